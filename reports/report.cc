@@ -1,0 +1,656 @@
+// Text and JSON reports. Everything here is read from the store (the case is
+// rebuilt with Store::LoadCase), so a report can be written on any machine
+// from the database file alone.
+#include "reports/report.h"
+
+#include <algorithm>
+#include <cinttypes>
+#include <cstdio>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <ostream>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "harness/compare/compare.h"
+#include "reports/table.h"
+
+namespace cpudiff {
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+// Memory rows shown per case: a case that rewrites a whole region would
+// otherwise print thousands of lines.
+constexpr size_t kMaxMemRows = 64;
+constexpr uint64_t kMemRowBytes = 8;
+
+std::string Hex(uint64_t v) {
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "0x%" PRIx64, v);
+  return buf;
+}
+
+std::string HexBytes(const std::vector<uint8_t>& b) {
+  std::string s;
+  s.reserve(b.size() * 2);
+  static constexpr char kDigits[] = "0123456789abcdef";
+  for (uint8_t x : b) {
+    s += kDigits[x >> 4];
+    s += kDigits[x & 15];
+  }
+  return s;
+}
+
+// The status flags set in an RFLAGS value, for reading flag rows.
+std::string FlagNames(uint64_t rflags) {
+  static constexpr std::pair<uint64_t, const char*> kFlags[] = {
+      {kFlagCF, "CF"}, {kFlagPF, "PF"}, {kFlagAF, "AF"}, {kFlagZF, "ZF"}, {kFlagSF, "SF"},
+      {kFlagDF, "DF"}, {kFlagOF, "OF"}, {kFlagAC, "AC"}, {kFlagID, "ID"}};
+  std::string s;
+  for (const auto& [bit, name] : kFlags) {
+    if (rflags & bit) {
+      if (!s.empty()) s += ' ';
+      s += name;
+    }
+  }
+  return s.empty() ? "-" : s;
+}
+
+// An engine's end state is meaningful only when the run ended in the case
+// (halt, fault, syscall); for the others only the outcome is shown, as the
+// comparer compares only the outcome then.
+bool HasEndState(const Outcome& o) {
+  return o.kind == OutcomeKind::kHalt || o.kind == OutcomeKind::kFault ||
+         o.kind == OutcomeKind::kSyscall;
+}
+
+bool RegDiffers(int reg, RegValue a, RegValue b) {
+  uint64_t mask = Registers()[reg].mask;
+  return ((a.lo ^ b.lo) & mask) != 0 || ((a.hi ^ b.hi) & mask) != 0;
+}
+
+std::string FormatExpectOutcome(const ExpectOutcome& e) {
+  Outcome o;
+  o.kind = e.kind;
+  o.vector = e.vector;
+  o.has_error_code = e.error_code.has_value();
+  o.error_code = e.error_code.value_or(0);
+  o.has_addr = e.addr.has_value();
+  o.addr = e.addr.value_or(0);
+  return FormatOutcome(o);
+}
+
+Json ParseJson(const std::string& text) {
+  Json j = Json::parse(text, nullptr, /*allow_exceptions=*/false);
+  return j.is_discarded() ? Json(text) : j;
+}
+
+// The reference engine of a run, from its config ({"reference": "..."}).
+std::string RunReference(const std::optional<RunInfo>& run) {
+  if (!run) return {};
+  Json config = ParseJson(run->config);
+  if (config.is_object() && config.contains("reference") && config["reference"].is_string()) {
+    return config["reference"].get<std::string>();
+  }
+  return {};
+}
+
+// ---- One case, computed once for the text and JSON writers ---------------
+
+struct RegRow {
+  int reg = 0;
+  std::string name;
+  std::string initial;
+  std::string expect;               // empty when the expect does not list it
+  std::vector<std::string> values;  // per engine; "-" without an end state
+  bool differs = false;             // some engine differs from the reference
+};
+
+struct MemRow {
+  uint64_t addr = 0;
+  std::string initial;
+  std::vector<std::string> values;
+  bool differs = false;
+};
+
+struct CaseView {
+  StoredCase stored;
+  std::optional<TestCase> tc;
+  std::vector<StoredResult> results;
+  int ref = -1;  // index into results, -1 when the reference did not run it
+  std::string reference;
+  std::vector<std::string> disassembly;
+  std::string outcome_expect;
+  std::vector<std::string> outcomes;
+  bool outcome_differs = false;
+  std::vector<RegRow> regs;
+  std::vector<MemRow> mem;
+  size_t mem_rows_total = 0;
+  std::vector<StoredDivergence> divergences;
+};
+
+CaseView BuildCaseView(Store& store, int64_t run_id, const StoredCase& c,
+                       const std::string& reference) {
+  CaseView v;
+  v.stored = c;
+  v.tc = store.LoadCase(c.id);
+  v.results = store.ResultsForCase(run_id, c.id);
+  v.divergences = store.DivergencesForCase(run_id, c.id);
+  v.reference = reference;
+  for (size_t i = 0; i < v.results.size(); ++i) {
+    if (v.results[i].engine == reference) v.ref = static_cast<int>(i);
+  }
+  if (v.ref < 0 && !v.results.empty()) {
+    // The configured reference did not run this case (or the run has no
+    // config): the first engine that did stands in.
+    v.ref = 0;
+    v.reference = v.results[0].engine;
+  }
+  if (!v.tc) return v;
+  const TestCase& tc = *v.tc;
+  v.disassembly = Disassemble(tc);
+
+  // Outcome row.
+  const RunResult* ref = v.ref >= 0 ? &v.results[v.ref].result : nullptr;
+  for (const StoredResult& sr : v.results) {
+    v.outcomes.push_back(FormatOutcome(sr.result.outcome));
+    if (ref && !sr.result.outcome.SameAs(ref->outcome)) v.outcome_differs = true;
+  }
+  if (tc.expect && tc.expect->outcome) v.outcome_expect = FormatExpectOutcome(*tc.expect->outcome);
+
+  // Register rows: every register that is not at its default anywhere, or
+  // differs between engines.
+  const CpuState defaults;
+  for (int reg = 0; reg < kNumRegisters; ++reg) {
+    RegRow row;
+    row.reg = reg;
+    row.name = std::string(Registers()[reg].name);
+    RegValue init = ReadReg(tc.init, reg);
+    RegValue dflt = ReadReg(defaults, reg);
+    bool interesting = init != dflt;
+    row.initial = FormatReg(reg, init);
+    if (tc.expect) {
+      for (const auto& [ereg, ev] : tc.expect->regs) {
+        if (ereg == reg) {
+          row.expect = FormatReg(reg, ev);
+          interesting = true;
+        }
+      }
+    }
+    bool ref_has_state = ref && HasEndState(ref->outcome);
+    RegValue ref_value = ref_has_state ? ReadReg(ref->state, reg) : RegValue{};
+    for (const StoredResult& sr : v.results) {
+      if (!HasEndState(sr.result.outcome)) {
+        row.values.push_back("-");
+        continue;
+      }
+      RegValue val = ReadReg(sr.result.state, reg);
+      row.values.push_back(FormatReg(reg, val));
+      if (val != dflt) interesting = true;
+      if (ref_has_state && RegDiffers(reg, ref_value, val)) row.differs = true;
+    }
+    if (interesting || row.differs) v.regs.push_back(std::move(row));
+  }
+
+  // Memory rows: 8-byte chunks of writable regions where some engine's
+  // final bytes differ from the initial bytes or from the reference.
+  std::set<uint64_t> pages;
+  for (const StoredResult& sr : v.results) {
+    if (!HasEndState(sr.result.outcome)) continue;
+    for (const PageImage& p : sr.result.pages) pages.insert(p.addr);
+  }
+  for (uint64_t page : pages) {
+    for (uint64_t a = page; a < page + kPageSize; a += kMemRowBytes) {
+      std::vector<uint8_t> init(kMemRowBytes);
+      bool mapped = true;
+      for (uint64_t k = 0; k < kMemRowBytes; ++k) {
+        const MemRegion* region = nullptr;
+        for (const MemRegion& m : tc.mem) {
+          if (m.Contains(a + k)) region = &m;
+        }
+        if (!region) {
+          mapped = false;
+          break;
+        }
+        init[k] = region->InitialByte(a + k);
+      }
+      if (!mapped) continue;
+      MemRow row;
+      row.addr = a;
+      row.initial = HexBytes(init);
+      std::vector<uint8_t> ref_bytes;
+      bool ref_has_state = ref && HasEndState(ref->outcome);
+      if (ref_has_state) {
+        ref_bytes.resize(kMemRowBytes);
+        for (uint64_t k = 0; k < kMemRowBytes; ++k) FinalByte(tc, *ref, a + k, &ref_bytes[k]);
+      }
+      bool changed = false;
+      for (const StoredResult& sr : v.results) {
+        if (!HasEndState(sr.result.outcome)) {
+          row.values.push_back("-");
+          continue;
+        }
+        std::vector<uint8_t> bytes(kMemRowBytes);
+        for (uint64_t k = 0; k < kMemRowBytes; ++k) FinalByte(tc, sr.result, a + k, &bytes[k]);
+        row.values.push_back(HexBytes(bytes));
+        if (bytes != init) changed = true;
+        if (ref_has_state && bytes != ref_bytes) row.differs = true;
+      }
+      if (!changed && !row.differs) continue;
+      ++v.mem_rows_total;
+      if (v.mem.size() < kMaxMemRows) v.mem.push_back(std::move(row));
+    }
+  }
+  return v;
+}
+
+// ---- Text ------------------------------------------------------------------
+
+void WriteCaseViewText(const CaseView& v, int64_t run_id, std::ostream& out) {
+  const StoredCase& c = v.stored;
+  char hash[24];
+  std::snprintf(hash, sizeof hash, "%016" PRIx64, c.hash);
+  out << "case " << c.id << " (hash " << hash << ")";
+  if (!c.name.empty()) out << ": " << c.name;
+  out << "\n";
+  TextTable info;
+  if (!c.source.empty()) info.AddRow({"source", c.source});
+  if (v.tc && !v.tc->generator.empty()) {
+    info.AddRow({"generator", v.tc->generator + ", seed " + Hex(v.tc->seed)});
+  }
+  if (v.tc && !v.tc->tags.empty()) {
+    std::string tags;
+    for (const std::string& t : v.tc->tags) tags += (tags.empty() ? "" : ", ") + t;
+    info.AddRow({"tags", tags});
+  }
+  info.Print(out);
+  if (!v.tc) {
+    out << "  (the case's fields are not in the store; its corpus line:)\n  " << c.line << "\n";
+    return;
+  }
+  const TestCase& tc = *v.tc;
+
+  out << "\ncode at " << Hex(tc.code_addr) << " (" << tc.code.size() << " bytes):\n";
+  if (v.disassembly.empty()) {
+    out << "  " << HexBytes(tc.code) << "  (no disassembly)\n";
+  }
+  for (const std::string& line : v.disassembly) out << "  " << line << "\n";
+
+  out << "\ninitial registers (non-zero):\n";
+  TextTable init;
+  for (int reg = 0; reg < kNumRegisters; ++reg) {
+    RegValue val = ReadReg(tc.init, reg);
+    if (val == RegValue{}) continue;
+    std::string text = FormatReg(reg, val);
+    if (reg == kRegRflags) text += "  " + FlagNames(val.lo);
+    init.AddRow({std::string(Registers()[reg].name), text});
+  }
+  init.Print(out);
+  if (!tc.mem.empty()) {
+    out << "memory regions:\n";
+    TextTable regions;
+    for (const MemRegion& m : tc.mem) {
+      size_t n = m.data.size();
+      while (n > 0 && m.data[n - 1] == 0) --n;
+      regions.AddRow({Hex(m.addr), std::to_string(m.size) + " bytes", PermString(m.perm),
+                      n ? std::to_string(n) + " bytes of data" : "zero"});
+    }
+    regions.Print(out);
+  }
+
+  if (v.results.empty()) {
+    out << "\nno results for this case in run " << run_id << "\n";
+  } else {
+    out << "\nend states (run " << run_id << ", reference " << v.reference
+        << "; * = differs from the reference):\n";
+    std::vector<std::string> header = {"", "initial"};
+    bool with_expect = tc.expect.has_value();
+    if (with_expect) header.push_back("expect");
+    for (const StoredResult& sr : v.results) header.push_back(sr.engine);
+    header.push_back("");
+    TextTable t(header);
+    auto row = [&](const std::string& name, const std::string& initial, const std::string& expect,
+                   const std::vector<std::string>& values, bool differs) {
+      std::vector<std::string> cells = {name, initial};
+      if (with_expect) cells.push_back(expect.empty() ? "" : expect);
+      cells.insert(cells.end(), values.begin(), values.end());
+      cells.push_back(differs ? "*" : "");
+      t.AddRow(std::move(cells));
+    };
+    row("outcome", "", v.outcome_expect, v.outcomes, v.outcome_differs);
+    for (const RegRow& r : v.regs) {
+      row(r.name, r.initial, r.expect, r.values, r.differs);
+      if (r.reg == kRegRflags) {
+        std::vector<std::string> flags;
+        for (const StoredResult& sr : v.results) {
+          flags.push_back(HasEndState(sr.result.outcome) ? FlagNames(sr.result.state.rflags) : "-");
+        }
+        uint64_t exp = 0;
+        bool has_exp = false;
+        if (with_expect) {
+          for (const auto& [ereg, ev] : tc.expect->regs) {
+            if (ereg == kRegRflags) {
+              exp = ev.lo;
+              has_exp = true;
+            }
+          }
+        }
+        row("  flags", FlagNames(tc.init.rflags), has_exp ? FlagNames(exp) : "", flags, r.differs);
+      }
+    }
+    t.Print(out);
+
+    if (!v.mem.empty()) {
+      out << "\nmemory (8-byte rows that changed or differ; * = differs from the reference):\n";
+      std::vector<std::string> mheader = {"address", "initial"};
+      for (const StoredResult& sr : v.results) mheader.push_back(sr.engine);
+      mheader.push_back("");
+      TextTable m(mheader);
+      for (const MemRow& r : v.mem) {
+        std::vector<std::string> cells = {Hex(r.addr), r.initial};
+        cells.insert(cells.end(), r.values.begin(), r.values.end());
+        cells.push_back(r.differs ? "*" : "");
+        m.AddRow(std::move(cells));
+      }
+      m.Print(out);
+      if (v.mem_rows_total > v.mem.size()) {
+        out << "  ... " << (v.mem_rows_total - v.mem.size()) << " more rows\n";
+      }
+    }
+  }
+
+  if (!v.divergences.empty()) {
+    out << "\ndivergences (" << v.divergences.size() << "):\n";
+    TextTable d({"engines", "field", "value a", "value b", "instruction", "signature"});
+    for (const StoredDivergence& div : v.divergences) {
+      std::string insn =
+          div.mismatch.insn_index >= 0
+              ? "#" + std::to_string(div.mismatch.insn_index) + " " + div.mismatch.insn_form
+              : div.mismatch.insn_form;
+      d.AddRow({div.engine_a + " vs " + div.engine_b, div.mismatch.field, div.mismatch.a,
+                div.mismatch.b, insn, div.signature});
+    }
+    d.Print(out);
+  }
+  out << "\ncorpus line:\n  " << c.line << "\n";
+}
+
+// ---- JSON ------------------------------------------------------------------
+
+Json CaseViewJson(const CaseView& v) {
+  const StoredCase& c = v.stored;
+  char hash[24];
+  std::snprintf(hash, sizeof hash, "%016" PRIx64, c.hash);
+  Json j;
+  j["id"] = c.id;
+  j["hash"] = hash;
+  j["name"] = c.name;
+  j["source"] = c.source;
+  j["line"] = c.line;
+  if (v.tc) {
+    const TestCase& tc = *v.tc;
+    j["generator"] = tc.generator;
+    j["seed"] = Hex(tc.seed);
+    j["tags"] = tc.tags;
+    j["code_addr"] = Hex(tc.code_addr);
+    j["code"] = HexBytes(tc.code);
+    j["disassembly"] = v.disassembly;
+    Json init = Json::object();
+    for (int reg = 0; reg < kNumRegisters; ++reg) {
+      RegValue val = ReadReg(tc.init, reg);
+      if (val != RegValue{}) init[std::string(Registers()[reg].name)] = FormatReg(reg, val);
+    }
+    j["initial"] = init;
+    Json regions = Json::array();
+    for (const MemRegion& m : tc.mem) {
+      regions.push_back({{"addr", Hex(m.addr)}, {"size", m.size}, {"perm", PermString(m.perm)}});
+    }
+    j["regions"] = regions;
+  }
+  j["reference"] = v.reference;
+  Json ends = Json::object();
+  for (size_t e = 0; e < v.results.size(); ++e) {
+    const StoredResult& sr = v.results[e];
+    Json end;
+    end["outcome"] = FormatOutcome(sr.result.outcome);
+    end["outcome_kind"] = std::string(OutcomeKindName(sr.result.outcome.kind));
+    end["ns"] = sr.result.ns;
+    Json regs = Json::object();
+    for (const RegRow& r : v.regs) {
+      if (r.values[e] != "-") regs[r.name] = r.values[e];
+    }
+    end["regs"] = regs;
+    ends[sr.engine] = end;
+  }
+  j["end_states"] = ends;
+  Json differing = Json::array();
+  if (v.outcome_differs) differing.push_back("outcome");
+  for (const RegRow& r : v.regs) {
+    if (r.differs) differing.push_back(r.name);
+  }
+  j["differs_from_reference"] = differing;
+  Json mem = Json::array();
+  for (const MemRow& r : v.mem) {
+    Json row;
+    row["addr"] = Hex(r.addr);
+    row["initial"] = r.initial;
+    Json vals = Json::object();
+    for (size_t e = 0; e < v.results.size(); ++e) vals[v.results[e].engine] = r.values[e];
+    row["final"] = vals;
+    row["differs"] = r.differs;
+    mem.push_back(row);
+  }
+  j["memory_diff"] = mem;
+  j["memory_diff_rows"] = v.mem_rows_total;
+  Json divs = Json::array();
+  for (const StoredDivergence& d : v.divergences) {
+    divs.push_back({{"engine_a", d.engine_a},
+                    {"engine_b", d.engine_b},
+                    {"field_kind", std::string(FieldKindName(d.mismatch.kind))},
+                    {"field", d.mismatch.field},
+                    {"a", d.mismatch.a},
+                    {"b", d.mismatch.b},
+                    {"insn_index", d.mismatch.insn_index},
+                    {"insn_form", d.mismatch.insn_form},
+                    {"signature", d.signature}});
+  }
+  j["divergences"] = divs;
+  return j;
+}
+
+// ---- Run summary -----------------------------------------------------------
+
+struct Summary {
+  std::optional<RunInfo> run;
+  std::string reference;
+  Json config;
+  Json versions;
+  int64_t cases = 0, cases_done = 0, divergences = 0, divergent_cases = 0;
+  // engine -> outcome label -> count, engines in first-seen order.
+  std::vector<std::string> engines;
+  std::map<std::string, std::map<std::string, int64_t>> counts;
+  std::vector<std::string> labels;  // union of outcome labels, sorted
+  std::vector<SignatureRow> signatures;
+};
+
+Summary BuildSummary(Store& store, int64_t run_id) {
+  Summary s;
+  s.run = store.GetRun(run_id);
+  if (!s.run) throw std::runtime_error(store.Path() + ": no run " + std::to_string(run_id));
+  s.reference = RunReference(s.run);
+  s.config = ParseJson(s.run->config);
+  s.versions = ParseJson(s.run->engine_versions);
+  s.cases = store.CountCases(run_id);
+  s.cases_done = store.CountCasesDone(run_id);
+  s.divergences = store.CountDivergences(run_id);
+  s.divergent_cases = store.CountDivergentCases(run_id);
+  // Engines in the run's configured order, then any others that have results.
+  if (s.config.is_object() && s.config.contains("engines") && s.config["engines"].is_array()) {
+    for (const auto& e : s.config["engines"]) {
+      if (e.is_string()) s.engines.push_back(e.get<std::string>());
+    }
+  }
+  std::set<std::string> labels;
+  for (const OutcomeCount& c : store.OutcomeCounts(run_id)) {
+    if (std::find(s.engines.begin(), s.engines.end(), c.engine) == s.engines.end()) {
+      s.engines.push_back(c.engine);
+    }
+    s.counts[c.engine][c.outcome] += c.count;
+    labels.insert(c.outcome);
+  }
+  s.labels.assign(labels.begin(), labels.end());
+  s.signatures = store.RunSignatures(run_id);
+  return s;
+}
+
+std::string EngineVersion(const Summary& s, const std::string& engine) {
+  if (s.versions.is_object() && s.versions.contains(engine)) {
+    const Json& v = s.versions[engine];
+    return v.is_string() ? v.get<std::string>() : v.dump();
+  }
+  return "";
+}
+
+}  // namespace
+
+void WriteCaseDetails(Store& store, int64_t run_id, const StoredCase& c, std::ostream& out) {
+  CaseView v = BuildCaseView(store, run_id, c, RunReference(store.GetRun(run_id)));
+  WriteCaseViewText(v, run_id, out);
+}
+
+void WriteCaseDetailsJson(Store& store, int64_t run_id, const StoredCase& c, std::ostream& out) {
+  CaseView v = BuildCaseView(store, run_id, c, RunReference(store.GetRun(run_id)));
+  out << CaseViewJson(v).dump(2) << "\n";
+}
+
+void WriteTextReport(Store& store, int64_t run_id, std::ostream& out) {
+  Summary s = BuildSummary(store, run_id);
+  const RunInfo& run = *s.run;
+  out << "cpudiff report: run " << run.id << " (" << run.status << ")\n";
+  TextTable info;
+  info.AddRow({"started", run.started});
+  info.AddRow({"reference", s.reference.empty() ? "(not recorded)" : s.reference});
+  std::string engines;
+  for (const std::string& e : s.engines) {
+    std::string version = EngineVersion(s, e);
+    engines += (engines.empty() ? "" : ", ") + e + (version.empty() ? "" : " (" + version + ")");
+  }
+  info.AddRow({"engines", engines.empty() ? "-" : engines});
+  info.AddRow({"host CPU", run.host_cpu.empty() ? "-" : run.host_cpu});
+  info.AddRow({"git rev", run.git_rev.empty() ? "-" : run.git_rev});
+  if (s.config.is_object() && s.config.contains("command") && s.config["command"].is_string()) {
+    info.AddRow({"command", s.config["command"].get<std::string>()});
+  }
+  info.AddRow({"database", store.Path()});
+  info.Print(out);
+
+  out << "\ncases: " << s.cases << " (" << s.cases_done << " done)\n";
+  if (!s.engines.empty()) {
+    out << "results by outcome:\n";
+    std::vector<std::string> header = {"engine"};
+    header.insert(header.end(), s.labels.begin(), s.labels.end());
+    header.push_back("total");
+    TextTable t(header);
+    for (size_t i = 1; i < header.size(); ++i) t.AlignRight(i);
+    for (const std::string& e : s.engines) {
+      std::vector<std::string> row = {e};
+      int64_t total = 0;
+      for (const std::string& l : s.labels) {
+        auto it = s.counts[e].find(l);
+        int64_t n = it == s.counts[e].end() ? 0 : it->second;
+        total += n;
+        row.push_back(std::to_string(n));
+      }
+      row.push_back(std::to_string(total));
+      t.AddRow(std::move(row));
+    }
+    t.Print(out);
+  }
+  out << "divergences: " << s.divergences << " in " << s.divergent_cases << " cases, "
+      << s.signatures.size() << " signatures\n";
+
+  if (s.signatures.empty()) return;
+  out << "\nsignatures (most frequent first):\n";
+  TextTable sigs({"#", "count", "cases", "status", "field", "engines", "instruction", "signature"});
+  sigs.AlignRight(0);
+  sigs.AlignRight(1);
+  sigs.AlignRight(2);
+  for (size_t i = 0; i < s.signatures.size(); ++i) {
+    const SignatureRow& r = s.signatures[i];
+    std::string status = r.status;
+    if (r.first_run != run.id) status += " (since run " + std::to_string(r.first_run) + ")";
+    sigs.AddRow({std::to_string(i + 1), std::to_string(r.count), std::to_string(r.cases), status,
+                 r.field_kind, r.engine_a + " vs " + r.engine_b,
+                 r.insn_form.empty() ? "?" : r.insn_form, r.signature});
+  }
+  sigs.Print(out);
+
+  // A case is often the example of several signatures (one per engine pair
+  // or field): it is printed in full once and referred to afterwards.
+  std::map<int64_t, size_t> shown;  // case id -> signature number
+  for (size_t i = 0; i < s.signatures.size(); ++i) {
+    const SignatureRow& r = s.signatures[i];
+    out << "\n==== signature " << (i + 1) << "/" << s.signatures.size() << ": " << r.signature
+        << " (" << r.count << " divergences in " << r.cases << " cases); example:\n";
+    if (auto it = shown.find(r.example_case); it != shown.end()) {
+      out << "case " << r.example_case << ", shown under signature " << it->second << " above\n";
+      continue;
+    }
+    shown[r.example_case] = i + 1;
+    std::optional<StoredCase> c = store.GetCase(r.example_case);
+    if (!c) {
+      out << "  (case " << r.example_case << " is not in the database)\n";
+      continue;
+    }
+    WriteCaseViewText(BuildCaseView(store, run_id, *c, s.reference), run_id, out);
+  }
+}
+
+void WriteJsonReport(Store& store, int64_t run_id, std::ostream& out) {
+  Summary s = BuildSummary(store, run_id);
+  const RunInfo& run = *s.run;
+  Json j;
+  j["format"] = "cpudiff-report";
+  j["format_version"] = 1;
+  j["database"] = store.Path();
+  j["run"] = {{"id", run.id},           {"started", run.started},        {"status", run.status},
+              {"git_rev", run.git_rev}, {"host_cpu", run.host_cpu},      {"reference", s.reference},
+              {"engines", s.engines},   {"engine_versions", s.versions}, {"config", s.config}};
+  Json results = Json::object();
+  for (const std::string& e : s.engines) {
+    Json per = Json::object();
+    for (const std::string& l : s.labels) {
+      auto it = s.counts[e].find(l);
+      if (it != s.counts[e].end()) per[l] = it->second;
+    }
+    results[e] = per;
+  }
+  j["summary"] = {{"cases", s.cases},
+                  {"cases_done", s.cases_done},
+                  {"results", results},
+                  {"divergences", s.divergences},
+                  {"divergent_cases", s.divergent_cases},
+                  {"signatures", s.signatures.size()}};
+  Json sigs = Json::array();
+  for (const SignatureRow& r : s.signatures) {
+    Json sj = {{"signature", r.signature},
+               {"count", r.count},
+               {"cases", r.cases},
+               {"status", r.status},
+               {"first_run", r.first_run},
+               {"field_kind", r.field_kind},
+               {"insn_form", r.insn_form},
+               {"engines", {r.engine_a, r.engine_b}},
+               {"example_case", r.example_case}};
+    if (std::optional<StoredCase> c = store.GetCase(r.example_case)) {
+      sj["example"] = CaseViewJson(BuildCaseView(store, run_id, *c, s.reference));
+    }
+    sigs.push_back(sj);
+  }
+  j["signatures"] = sigs;
+  out << j.dump(2) << "\n";
+}
+
+}  // namespace cpudiff

@@ -16,5 +16,7 @@ void WriteJsonReport(Store& store, int64_t run_id, std::ostream& out);
 // side with `*` on rows that differ from the reference, memory diff, and the
 // divergences recorded for it.
 void WriteCaseDetails(Store& store, int64_t run_id, const StoredCase& c, std::ostream& out);
+// The same content as JSON (the "example" objects of WriteJsonReport).
+void WriteCaseDetailsJson(Store& store, int64_t run_id, const StoredCase& c, std::ostream& out);
 
 }  // namespace cpudiff

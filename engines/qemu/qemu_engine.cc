@@ -1,13 +1,412 @@
 #include "engines/qemu/qemu_engine.h"
 
+#include <elf.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <deque>
+#include <fstream>
+#include <mutex>
+#include <sstream>
 #include <stdexcept>
 
+#include "engines/native/runner_host.h"
+
 namespace cpudiff {
+namespace {
 
-Availability ProbeQemu() { return {false, "not built yet", ""}; }
+constexpr const char* kQemuName = "qemu-x86_64";
 
-std::unique_ptr<Engine> CreateQemuEngine(const EngineOptions&) {
-  throw std::runtime_error("qemu: not built yet");
+std::string Errno(const std::string& what) { return what + ": " + std::strerror(errno); }
+
+// Full path of `name` in PATH, or empty.
+std::string FindInPath(const std::string& name) {
+  const char* path = getenv("PATH");
+  std::string p = path ? path : "/usr/local/bin:/usr/bin:/bin";
+  size_t start = 0;
+  while (start <= p.size()) {
+    size_t end = p.find(':', start);
+    if (end == std::string::npos) end = p.size();
+    std::string dir = p.substr(start, end - start);
+    if (dir.empty()) dir = ".";
+    std::string full = dir + "/" + name;
+    if (access(full.c_str(), X_OK) == 0) {
+      char real[4096];
+      if (realpath(full.c_str(), real)) return real;
+      return full;
+    }
+    start = end + 1;
+  }
+  return {};
+}
+
+// Runs argv with environment env and returns its standard output (at most
+// 1 MiB); its standard error goes to /dev/null. Empty on failure.
+std::string Capture(const std::vector<std::string>& args, const std::vector<std::string>& env) {
+  std::vector<char*> argv, envp;
+  std::vector<std::string> a = args, e = env;
+  for (std::string& s : a) argv.push_back(s.data());
+  argv.push_back(nullptr);
+  for (std::string& s : e) envp.push_back(s.data());
+  envp.push_back(nullptr);
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) return {};
+  pid_t pid = fork();
+  if (pid < 0) {
+    close(fds[0]);
+    close(fds[1]);
+    return {};
+  }
+  if (pid == 0) {
+    dup2(fds[1], 1);
+    int null = open("/dev/null", O_WRONLY);
+    if (null >= 0) dup2(null, 2);
+    execve(argv[0], argv.data(), envp.data());
+    _exit(127);
+  }
+  close(fds[1]);
+  std::string out;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = read(fds[0], buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    if (out.size() < (1u << 20)) out.append(buf, static_cast<size_t>(n));
+  }
+  close(fds[0]);
+  int status;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  return out;
+}
+
+// Whether the ELF file at `path` names a program interpreter (is
+// dynamically linked).
+bool HasInterpreter(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  Elf64_Ehdr eh{};
+  if (!in.read(reinterpret_cast<char*>(&eh), sizeof(eh))) return false;
+  if (std::memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 || eh.e_ident[EI_CLASS] != ELFCLASS64) {
+    return false;
+  }
+  for (int i = 0; i < eh.e_phnum; ++i) {
+    Elf64_Phdr ph{};
+    in.seekg(static_cast<std::streamoff>(eh.e_phoff + static_cast<uint64_t>(i) * eh.e_phentsize));
+    if (!in.read(reinterpret_cast<char*>(&ph), sizeof(ph))) return false;
+    if (ph.p_type == PT_INTERP) return true;
+  }
+  return false;
+}
+
+// The host files qemu needs inside the box: itself, and for a dynamic
+// build its loader and libraries as the loader resolves them
+// (LD_TRACE_LOADED_OBJECTS makes the loader list them and stop; this is
+// what ldd does, without depending on ldd being installed).
+std::vector<std::string> QemuFiles(const std::string& qemu) {
+  std::vector<std::string> files = {qemu};
+  if (!HasInterpreter(qemu)) return files;
+  std::string out = Capture({qemu}, {"LD_TRACE_LOADED_OBJECTS=1"});
+  std::istringstream lines(out);
+  std::string line;
+  while (std::getline(lines, line)) {
+    // "\tlibz.so.1 => /lib/x86_64-linux-gnu/libz.so.1 (0x...)" or
+    // "\t/lib64/ld-linux-x86-64.so.2 (0x...)"; the vDSO has no path.
+    std::istringstream words(line);
+    std::string w;
+    while (words >> w) {
+      if (!w.empty() && w[0] == '/') {
+        if (std::find(files.begin(), files.end(), w) == files.end()) files.push_back(w);
+        break;
+      }
+    }
+  }
+  if (access("/etc/ld.so.cache", R_OK) == 0) files.push_back("/etc/ld.so.cache");
+  return files;
+}
+
+struct QemuInfo {
+  std::string path;     // empty when not found
+  std::string version;  // first line of --version
+  std::string error;
+};
+
+const QemuInfo& Qemu() {
+  static std::once_flag once;
+  static QemuInfo info;
+  std::call_once(once, [] {
+    info.path = FindInPath(kQemuName);
+    if (info.path.empty()) {
+      info.error = std::string(kQemuName) + " not found in PATH (Debian package qemu-user)";
+      return;
+    }
+    std::string out = Capture({info.path, "--version"}, {});
+    info.version = out.substr(0, out.find('\n'));
+    if (info.version.empty()) {
+      info.error = info.path + " --version printed nothing";
+    }
+  });
+  return info;
+}
+
+// The jail executable in a sealed memfd of this process, executed as
+// /proc/<pid>/fd/<n>: RunnerHost closes every other descriptor in its child
+// before exec, and this path still reaches the parent's.
+int JailFd() {
+  static std::once_flag once;
+  static int fd = -1;
+  static std::string error;
+  std::call_once(once, [] {
+    std::span<const uint8_t> image = QemuJailImage();
+    int f = memfd_create("cpudiff-qemu-jail", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (f < 0) {
+      error = Errno("memfd_create");
+      return;
+    }
+    size_t done = 0;
+    while (done < image.size()) {
+      ssize_t w = write(f, image.data() + done, image.size() - done);
+      if (w < 0 && errno == EINTR) continue;
+      if (w <= 0) {
+        error = Errno("write(jail memfd)");
+        close(f);
+        return;
+      }
+      done += static_cast<size_t>(w);
+    }
+    fcntl(f, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
+    fd = f;
+  });
+  if (fd < 0) throw std::runtime_error("qemu: " + error);
+  return fd;
+}
+
+// Address-space limit of the box. qemu-x86_64 7.2 with the runner needs
+// ~3.5 GiB of mappings (the runner's 2 GiB arena and ~0.6 GiB shared memory,
+// qemu's 1 GiB translation buffer); the limit only stops a runaway.
+constexpr uint64_t kAddressSpaceLimit = 16ull << 30;
+// No RLIMIT_CPU: the process lives for a whole campaign, so a CPU-time
+// limit would eventually kill it in the middle of an innocent case; the
+// per-case wall-time limit (EngineOptions::timeout_ms) stops a case that
+// runs away.
+
+RunnerOptions MakeOptions(const EngineOptions& options) {
+  const QemuInfo& q = Qemu();
+  if (q.path.empty() || !q.error.empty()) throw std::runtime_error("qemu: " + q.error);
+  RunnerOptions r;
+  r.command_prefix.push_back("/proc/" + std::to_string(getpid()) + "/fd/" +
+                             std::to_string(JailFd()));
+  for (const std::string& f : QemuFiles(q.path)) {
+    r.command_prefix.push_back("--ro");
+    r.command_prefix.push_back(f);
+  }
+  r.command_prefix.push_back("--");
+  r.command_prefix.push_back(q.path);
+  // Every instruction-set extension TCG implements, as a reference should;
+  // the default qemu64 model lacks even popcnt and SSE4.
+  r.command_prefix.push_back("-cpu");
+  r.command_prefix.push_back("max");
+  // Deterministic start (AT_RANDOM), and no entropy source needed in the box.
+  r.command_prefix.push_back("-seed");
+  r.command_prefix.push_back("1");
+  r.seccomp = false;  // qemu refuses it; the jail contains qemu instead
+  r.timeout_ms = options.timeout_ms;
+  r.address_space_limit = kAddressSpaceLimit;
+  return r;
+}
+
+// Bytes that must not execute under QEMU user mode, which would pass the
+// system call to the host kernel.
+struct Pattern {
+  uint8_t a, b;
+  const char* name;
+};
+constexpr Pattern kSyscallPatterns[] = {
+    {0x0f, 0x05, "syscall (0f 05)"},
+    {0x0f, 0x34, "sysenter (0f 34)"},
+    {0xcd, 0x80, "int 0x80 (cd 80)"},
+};
+
+// Offset of the first system-call pattern in `bytes` (followed by zeros up
+// to the end of the region), or -1.
+int64_t FindSyscall(const std::vector<uint8_t>& bytes, const char** name) {
+  for (size_t i = 0; i + 1 < bytes.size(); ++i) {
+    for (const Pattern& p : kSyscallPatterns) {
+      if (bytes[i] == p.a && bytes[i + 1] == p.b) {
+        *name = p.name;
+        return static_cast<int64_t>(i);
+      }
+    }
+  }
+  return -1;
+}
+
+// Region list as the runner sees it (code first), for "same layout".
+std::vector<uint64_t> LayoutOf(const TestCase& tc) {
+  std::vector<uint64_t> l;
+  l.reserve(3 * (tc.mem.size() + 1));
+  l.push_back(tc.code_addr);
+  l.push_back(PageCeil(tc.code.size() + 1));
+  l.push_back(kPermR | kPermX);
+  for (const MemRegion& m : tc.mem) {
+    l.push_back(m.addr);
+    l.push_back(m.size);
+    l.push_back(m.perm);
+  }
+  return l;
+}
+
+// Initial contents of every executable region (trailing zeros do not
+// matter: the layout fixes the sizes and the rest is zero).
+std::vector<uint8_t> ExecBytesOf(const TestCase& tc) {
+  std::vector<uint8_t> e(tc.code.begin(), tc.code.end());
+  e.push_back(kHltByte);
+  for (const MemRegion& m : tc.mem) {
+    if (!(m.perm & kPermX)) continue;
+    size_t n = m.data.size();
+    while (n > 0 && m.data[n - 1] == 0) --n;
+    uint64_t len = n;
+    e.insert(e.end(), reinterpret_cast<const uint8_t*>(&len),
+             reinterpret_cast<const uint8_t*>(&len) + sizeof(len));
+    e.insert(e.end(), m.data.begin(), m.data.begin() + static_cast<ptrdiff_t>(n));
+  }
+  return e;
+}
+
+}  // namespace
+
+std::string QemuUnsupportedReason(const TestCase& tc) {
+  const char* name = nullptr;
+  int64_t at = FindSyscall(tc.code, &name);
+  if (at >= 0) {
+    return std::string("qemu: the code holds ") + name + " at " +
+           Hex64(tc.code_addr + static_cast<uint64_t>(at)) +
+           "; QEMU user mode would pass it to the host kernel";
+  }
+  for (const MemRegion& m : tc.mem) {
+    if ((m.perm & kPermW) && (m.perm & kPermX)) {
+      return "qemu: region " + Hex64(m.addr) +
+             " is writable and executable; code written at run time cannot be checked for "
+             "system calls";
+    }
+    if (!(m.perm & kPermX)) continue;
+    at = FindSyscall(m.data, &name);
+    if (at >= 0) {
+      return std::string("qemu: executable region ") + Hex64(m.addr) + " holds " + name +
+             " at " + Hex64(m.addr + static_cast<uint64_t>(at)) +
+             "; QEMU user mode would pass it to the host kernel";
+    }
+  }
+  return {};
+}
+
+Availability ProbeQemu() {
+  const QemuInfo& q = Qemu();
+  if (q.path.empty() || !q.error.empty()) return {false, q.error, q.version};
+  std::ifstream userns("/proc/sys/user/max_user_namespaces");
+  long max_userns = -1;
+  if (userns >> max_userns && max_userns == 0) {
+    return {false, "user namespaces are disabled (user.max_user_namespaces = 0); the qemu box needs them",
+            q.version};
+  }
+  return {true, "", q.version};
+}
+
+std::unique_ptr<Engine> CreateQemuEngine(const EngineOptions& options) {
+  return std::make_unique<QemuEngine>(options);
+}
+
+QemuEngine::QemuEngine(const EngineOptions& options)
+    : host_(std::make_unique<RunnerHost>(MakeOptions(options))) {}
+
+QemuEngine::~QemuEngine() = default;
+
+pid_t QemuEngine::pid() const { return host_->pid(); }
+
+pid_t QemuEngine::qemu_pid() const {
+  pid_t p = host_->pid();
+  if (p <= 0) return -1;
+  std::ifstream in("/proc/" + std::to_string(p) + "/task/" + std::to_string(p) + "/children");
+  pid_t child = -1;
+  if (!(in >> child)) return -1;
+  return child;
+}
+
+uint64_t QemuEngine::restarts() const { return host_->restarts(); }
+
+void QemuEngine::Run(std::span<const TestCase* const> cases, std::span<RunResult> results) {
+  // What goes to the runner, in order: the cases QEMU may run, and where
+  // needed a modified copy or an extra case in front of one.
+  //
+  // Why: the runner brings a case's memory to its initial image through a
+  // second, writable mapping of the same pages whenever the layout (region
+  // addresses, sizes, permissions in order) is unchanged from the case
+  // before. QEMU 7.2 tracks code changes only through the guest address it
+  // translated from, so it keeps running the old translated blocks (measured:
+  // code rewritten through an alias runs stale; after munmap+mmap or an
+  // mprotect of the code it runs the new bytes). So when a case has the
+  // previous case's layout but other executable bytes, the runner must map
+  // afresh: with two or more data regions their order is rotated (a
+  // different layout to the runner, the same case), otherwise a one-byte
+  // `hlt` case at a different layout runs first and its result is dropped.
+  // Cases that share their code (value variants) keep the fast path.
+  constexpr size_t kFlush = static_cast<size_t>(-1);
+  std::vector<const TestCase*> send;
+  std::vector<size_t> origin;
+  std::deque<TestCase> owned;  // stable addresses for copies
+  send.reserve(cases.size());
+  origin.reserve(cases.size());
+  const bool fsgsbase = host_->fsgsbase();
+  for (size_t i = 0; i < cases.size(); ++i) {
+    const TestCase& tc = *cases[i];
+    std::string why = QemuUnsupportedReason(tc);
+    if (why.empty()) why = RunnerHost::CheckCase(tc, fsgsbase);
+    if (!why.empty()) {
+      results[i] = RunResult{};
+      results[i].state = tc.init;
+      results[i].outcome = Outcome::Unsupported(std::move(why));
+      continue;
+    }
+    std::vector<uint64_t> layout = LayoutOf(tc);
+    std::vector<uint8_t> exec = ExecBytesOf(tc);
+    const TestCase* to_send = &tc;
+    if (last_.valid && layout == last_.layout && exec != last_.exec) {
+      ++flushes_;
+      if (tc.mem.size() >= 2) {
+        TestCase& copy = owned.emplace_back(tc);
+        std::rotate(copy.mem.begin(), copy.mem.begin() + 1, copy.mem.end());
+        to_send = &copy;
+        layout = LayoutOf(copy);
+      } else {
+        TestCase& flush = owned.emplace_back();
+        flush.name = "qemu-flush";
+        flush.code_addr = tc.code_addr;
+        flush.init.rip = tc.code_addr;
+        if (LayoutOf(flush) == last_.layout) {
+          flush.code_addr = tc.code_addr + kPageSize < kUserAddrLimit ? tc.code_addr + kPageSize
+                                                                      : tc.code_addr - kPageSize;
+          flush.init.rip = flush.code_addr;
+        }
+        send.push_back(&flush);
+        origin.push_back(kFlush);
+      }
+    }
+    send.push_back(to_send);
+    origin.push_back(i);
+    last_.valid = true;
+    last_.layout = std::move(layout);
+    last_.exec = std::move(exec);
+  }
+  if (send.empty()) return;
+  std::vector<RunResult> out(send.size());
+  host_->Run(send, out);
+  for (size_t j = 0; j < send.size(); ++j) {
+    if (origin[j] != kFlush) results[origin[j]] = std::move(out[j]);
+  }
 }
 
 }  // namespace cpudiff

@@ -1,6 +1,33 @@
+// The `qemu` engine: QEMU user mode (qemu-x86_64) as a reference.
+//
+// It runs the native engine's freestanding runner (engines/native/runner/,
+// driven by RunnerHost) under a long-lived qemu-x86_64 process that is fed
+// batches over a socket and shared memory, the same protocol as `native`.
+// Differences from `native`:
+//   - No seccomp inside (QEMU refuses PR_SET_SECCOMP from its guest), so
+//     qemu runs in a box of its own (jail.c: fresh user, mount, pid, net,
+//     ipc and uts namespaces, an empty read-only root with only qemu and its
+//     libraries, no capabilities), and a case whose executable bytes hold
+//     `0f 05` (syscall), `0f 34` (sysenter) or `cd 80` (int 0x80) anywhere,
+//     or that maps a writable+executable region, is `unsupported` here and
+//     never reaches QEMU (QemuUnsupportedReason).
+//   - QEMU does not see code that the runner rewrites through its writable
+//     alias of case memory (its translated blocks go stale, measured on
+//     7.2), so a case whose code differs from the case before it at the same
+//     layout is made to start from freshly mapped regions (see Run()).
+//   - QEMU itself crashes on some cases (7.2: 32-bit adcx/adox, some
+//     cmpxchg8b/16b sequences): the case becomes `crash`, qemu is restarted
+//     and the batch goes on; a case past EngineOptions::timeout_ms becomes
+//     `timeout` with the same recovery (both handled by RunnerHost).
 #pragma once
 
+#include <sys/types.h>
+
+#include <cstdint>
 #include <memory>
+#include <span>
+#include <string>
+#include <vector>
 
 #include "engines/engine.h"
 
@@ -8,5 +35,49 @@ namespace cpudiff {
 
 Availability ProbeQemu();
 std::unique_ptr<Engine> CreateQemuEngine(const EngineOptions& options);
+
+// Why `tc` must not run under QEMU user mode (a system-call instruction in
+// its executable bytes, or a writable+executable region), or empty.
+// Conservative: a false positive only skips the case.
+std::string QemuUnsupportedReason(const TestCase& tc);
+
+// The embedded jail executable (jail.c).
+std::span<const uint8_t> QemuJailImage();
+
+class RunnerHost;
+
+// Owns one qemu process (through RunnerHost). Not thread-safe: one engine per
+// thread.
+class QemuEngine : public Engine {
+ public:
+  // Throws std::runtime_error when qemu-x86_64 is missing or cannot start.
+  explicit QemuEngine(const EngineOptions& options);
+  ~QemuEngine() override;
+
+  void Run(std::span<const TestCase* const> cases, std::span<RunResult> results) override;
+  uint32_t Observes() const override { return kObserveAll; }
+
+  // The process RunnerHost started (the jail around qemu), e.g. for tests
+  // that kill it.
+  pid_t pid() const;
+  // qemu-x86_64 itself (the jail's child, pid 1 of its namespace), or -1.
+  pid_t qemu_pid() const;
+  // How often qemu was restarted after a crash or a timeout.
+  uint64_t restarts() const;
+  // Extra cases run only to make the runner map memory afresh (see Run()).
+  uint64_t flushes() const { return flushes_; }
+
+ private:
+  // What the runner last ran, as far as its translated code is concerned.
+  struct LastCase {
+    bool valid = false;
+    std::vector<uint64_t> layout;  // addr, size, perm of each region in order
+    std::vector<uint8_t> exec;     // initial bytes of every executable region
+  };
+
+  std::unique_ptr<RunnerHost> host_;
+  LastCase last_;
+  uint64_t flushes_ = 0;
+};
 
 }  // namespace cpudiff

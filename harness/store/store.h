@@ -61,6 +61,18 @@ struct SignatureRow {
   int64_t example_case = 0;
   std::string status;  // "new", "known", ...
   std::string insn_form, field_kind, engine_a, engine_b;
+  // Filled by RunSignatures only: distinct cases of that run with this
+  // signature (count is then the run's divergence rows).
+  int64_t cases = 0;
+  int64_t last_run = 0;  // the last run that recorded this signature
+};
+
+// Results of one engine in one run with one outcome label ("halt", "#PF",
+// "timeout", ...: faults are split by vector).
+struct OutcomeCount {
+  std::string engine;
+  std::string outcome;
+  int64_t count = 0;
 };
 
 class Store {
@@ -99,6 +111,32 @@ class Store {
   virtual std::vector<SignatureRow> Signatures() = 0;
   // Number of cases done in a run, results per engine and outcome, etc.
   virtual int64_t CountCasesDone(int64_t run_id) = 0;
+
+  // ---- Added after the first API (not pure so that other Store
+  // implementations keep compiling; the SQLite store implements them all,
+  // the defaults throw std::logic_error). ----
+
+  // Rebuilds the case from the raw fields stored with it (code, initial
+  // state, regions, expect, tags), without parsing its corpus line.
+  virtual std::optional<TestCase> LoadCase(int64_t case_id);
+  // Divergences of one case in one run, in insertion order.
+  virtual std::vector<StoredDivergence> DivergencesForCase(int64_t run_id, int64_t case_id);
+  // The signatures seen in one run, most frequent first: count and cases are
+  // that run's, status/first_run/last_run come from the triage table, the
+  // example case is the run's first case with that signature.
+  virtual std::vector<SignatureRow> RunSignatures(int64_t run_id);
+  // Result counts of a run per engine and outcome label.
+  virtual std::vector<OutcomeCount> OutcomeCounts(int64_t run_id);
+  // Cases with at least one result (done or not) in a run.
+  virtual int64_t CountCases(int64_t run_id);
+  virtual int64_t CountDivergences(int64_t run_id);
+  // Distinct cases of a run with at least one divergence.
+  virtual int64_t CountDivergentCases(int64_t run_id);
+  // Sets the triage status of a signature ("new", "known", "fixed", ...).
+  // Returns false when there is no such signature.
+  virtual bool SetSignatureStatus(const std::string& signature, const std::string& status);
+  // The file this store was opened on.
+  virtual std::string Path() const;
 };
 
 }  // namespace cpudiff
