@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <thread>
+#include <unordered_set>
 
 #include "harness/compare/compare.h"
 #include "harness/corpus/corpus.h"
@@ -364,12 +365,21 @@ int RunCampaign(const CampaignOptions& opts, std::ostream& out, std::ostream& er
   };
 
   bool engine_failed = false;
+  std::unordered_set<uint64_t> seen;
+  size_t duplicates = 0;
   for (const TestCase& tc : cases) {
     if (g_stop_requested.load()) {
       interrupted = true;
       break;
     }
-    if (opts.resume && store->IsCaseDone(run_id, tc.Hash())) {
+    // A case runs once per run: repeats within the corpora are skipped, and
+    // so are cases a resumed run has already done.
+    const uint64_t hash = tc.Hash();
+    if (!seen.insert(hash).second) {
+      ++duplicates;
+      continue;
+    }
+    if (opts.resume && store->IsCaseDone(run_id, hash)) {
       ++skipped_done;
       continue;
     }
@@ -388,6 +398,7 @@ int RunCampaign(const CampaignOptions& opts, std::ostream& out, std::ostream& er
   if (!opts.quiet) {
     out << "run " << run_id << ": " << done << " cases";
     if (skipped_done) out << " (" << skipped_done << " already done, skipped)";
+    if (duplicates) out << ", " << duplicates << " repeated case(s) skipped";
     if (rejected) out << ", " << rejected << " malformed line(s) rejected";
     out << ", reference " << selected[0].desc->name << (opts.strict ? ", strict" : "") << "\n";
     for (size_t e = 0; e < n_engines; ++e) {
@@ -407,6 +418,7 @@ int RunCampaign(const CampaignOptions& opts, std::ostream& out, std::ostream& er
   }
   if (interrupted) err << "cpudiff: interrupted; everything done so far is committed\n";
   if (engine_failed) return kExitInternal;
+  if (interrupted) return kExitInterrupted;
   if (rejected) {
     err << "cpudiff: " << rejected << " malformed line(s) were rejected\n";
     return kExitUsage;

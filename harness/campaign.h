@@ -18,6 +18,8 @@ inline constexpr int kExitAgree = 0;
 inline constexpr int kExitDiverged = 1;
 inline constexpr int kExitUsage = 2;
 inline constexpr int kExitInternal = 3;
+// Stopped by SIGINT/SIGTERM after committing what was done (128 + SIGINT).
+inline constexpr int kExitInterrupted = 130;
 
 struct CampaignOptions {
   std::vector<std::string> corpus_files;

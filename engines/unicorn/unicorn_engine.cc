@@ -717,11 +717,12 @@ class UnicornCore : public Engine {
 }  // namespace
 
 Availability ProbeUnicorn() {
-  unsigned major = 0, minor = 0;
-  uc_version(&major, &minor);
+  // uc_version returns major << 24 | minor << 16 | patch << 8 | extra of the
+  // library actually loaded (the UC_VERSION_* macros are the headers').
+  const unsigned v = uc_version(nullptr, nullptr);
   Availability a;
-  a.version = std::to_string(major) + "." + std::to_string(minor) + "." +
-              std::to_string(UC_VERSION_EXTRA);
+  a.version = "unicorn " + std::to_string(v >> 24) + "." + std::to_string((v >> 16) & 0xff) + "." +
+              std::to_string((v >> 8) & 0xff);
   uc_engine* uc = nullptr;
   uc_err err = uc_open(UC_ARCH_X86, UC_MODE_64, &uc);
   if (err != UC_ERR_OK) {
