@@ -394,6 +394,10 @@ struct RunnerHost::Impl {
     const RunnerCaseOut& o = s.out[j];
     r->pages.clear();
     std::memcpy(static_cast<void*>(&r->state), &o.state, sizeof(r->state));
+    // RF is an artifact of the exception frame (silicon sets it in the saved
+    // RFLAGS of a fault, including the #GP that ends a case at its HLT); the
+    // program never sees it, and it is not part of the compared state.
+    r->state.rflags &= ~kFlagRF;
     r->ns = ns;
     switch (o.status) {
       case kRunnerHalt:
