@@ -121,6 +121,9 @@ int CliMain(int argc, char** argv) {
       ->check(CLI::IsMember({"text", "json"}))
       ->capture_default_str();
   report_cmd->add_option("-o,--output", output, "Write to this file instead of stdout");
+  size_t examples = 10;
+  report_cmd->add_option("--examples", examples, "Signatures shown with an example case (text)")
+      ->capture_default_str();
 
   // show
   std::string case_key;
@@ -188,7 +191,7 @@ int CliMain(int argc, char** argv) {
       } else if (format == "json") {
         WriteJsonReport(*store, id, *out);
       } else {
-        WriteTextReport(*store, id, *out);
+        WriteTextReport(*store, id, *out, examples);
       }
       return kExitAgree;
     }

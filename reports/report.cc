@@ -525,7 +525,7 @@ void WriteCaseDetailsJson(Store& store, int64_t run_id, const StoredCase& c, std
   out << CaseViewJson(v).dump(2) << "\n";
 }
 
-void WriteTextReport(Store& store, int64_t run_id, std::ostream& out) {
+void WriteTextReport(Store& store, int64_t run_id, std::ostream& out, size_t max_examples) {
   Summary s = BuildSummary(store, run_id);
   const RunInfo& run = *s.run;
   out << "cpudiff report: run " << run.id << " (" << run.status << ")\n";
@@ -590,7 +590,8 @@ void WriteTextReport(Store& store, int64_t run_id, std::ostream& out) {
   // A case is often the example of several signatures (one per engine pair
   // or field): it is printed in full once and referred to afterwards.
   std::map<int64_t, size_t> shown;  // case id -> signature number
-  for (size_t i = 0; i < s.signatures.size(); ++i) {
+  const size_t examples = std::min(max_examples, s.signatures.size());
+  for (size_t i = 0; i < examples; ++i) {
     const SignatureRow& r = s.signatures[i];
     out << "\n==== signature " << (i + 1) << "/" << s.signatures.size() << ": " << r.signature
         << " (" << r.count << " divergences in " << r.cases << " cases); example:\n";
@@ -605,6 +606,11 @@ void WriteTextReport(Store& store, int64_t run_id, std::ostream& out) {
       continue;
     }
     WriteCaseViewText(BuildCaseView(store, run_id, *c, s.reference), run_id, out);
+  }
+  if (examples < s.signatures.size()) {
+    out << "\n(" << s.signatures.size() - examples
+        << " more signatures without their example here: 'cpudiff report --examples N' shows more,"
+           " 'cpudiff show CASE' one case)\n";
   }
 }
 

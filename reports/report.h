@@ -1,6 +1,7 @@
 // Report writers: read the store, never the engines.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <iosfwd>
 
@@ -9,7 +10,9 @@
 namespace cpudiff {
 
 // Summary, then divergences grouped by signature, each with one example case.
-void WriteTextReport(Store& store, int64_t run_id, std::ostream& out);
+// Examples are printed for the first `max_examples` signatures.
+void WriteTextReport(Store& store, int64_t run_id, std::ostream& out,
+                     size_t max_examples = SIZE_MAX);
 // The same content as JSON.
 void WriteJsonReport(Store& store, int64_t run_id, std::ostream& out);
 // One case: disassembly, initial state, every engine's end state side by
