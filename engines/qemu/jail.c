@@ -12,12 +12,15 @@
  *      the caller's uid outside, with no capability over anything of the
  *      host), its own mounts, process ids, an empty network (not even lo is
  *      up), System V IPC and host name.
- *   2. fork: the child is pid 1 of the new pid namespace; the parent only
- *      waits for it and then ends the same way (same exit status, or killed
- *      by the same signal), so the host sees qemu's death as its own. The
- *      child has PR_SET_PDEATHSIG(SIGKILL): when the host kills the parent
- *      (wall-time limit), qemu dies with it, and with pid 1 the whole
- *      namespace.
+ *   2. fork: the child is pid 1 of the new pid namespace and forks qemu.
+ *      qemu must not be pid 1 itself: the kernel drops signals that pid 1
+ *      sends itself without a handler, so qemu's abort() on a failed
+ *      assertion would not end it (measured: it hung until the wall-time
+ *      limit). Pid 1 waits for qemu and passes its wait status up a pipe;
+ *      the outer parent then ends the same way (same exit status, or killed
+ *      by the same signal), so the host sees qemu's death as the jail's.
+ *      Pid 1 has PR_SET_PDEATHSIG(SIGKILL): when the host kills the outer
+ *      parent (wall-time limit), pid 1 dies, and with it the namespace.
  *   3. A new root: an empty tmpfs holding only read-only bind mounts of the
  *      files given with --ro (the qemu binary, its loader and libraries) and
  *      a read-only /proc of the new pid namespace (qemu opens the runner as
@@ -187,6 +190,10 @@ int main(int argc, char** argv) {
   char** qemu_argv = argv + i;
 
   prctl(PR_SET_PDEATHSIG, SIGKILL);
+  /* qemu's own messages (a failed assertion before it aborts, "uncaught
+   * target signal") are expected events, recorded as the case's `crash`
+   * outcome with the signal; they must not interleave with cpudiff's output. */
+  int quiet = open("/dev/null", O_WRONLY | O_CLOEXEC);
   uid_t uid = geteuid();
   gid_t gid = getegid();
   if (unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC |
@@ -202,25 +209,32 @@ int main(int argc, char** argv) {
   snprintf(map, sizeof(map), "0 %u 1", (unsigned)gid);
   write_file("/proc/self/gid_map", map);
 
-  /* The child learns of the parent's death through this pipe as well as
-   * through PDEATHSIG (which cannot report a death before it was set). */
-  int alive[2];
-  if (pipe2(alive, O_CLOEXEC) != 0) die("pipe");
+  /* `alive`: pid 1 learns of the parent's death through it as well as
+   * through PDEATHSIG (which cannot report a death before it was set).
+   * `report`: pid 1 sends qemu's wait status up. */
+  int alive[2], report[2];
+  if (pipe2(alive, O_CLOEXEC) != 0 || pipe2(report, O_CLOEXEC) != 0) die("pipe");
   pid_t child = fork();
   if (child < 0) die("fork");
   if (child > 0) {
     /* Hold nothing of the protocol: the host must see EOF when qemu dies. */
     for (int fd = 3; fd < 1024; ++fd) {
-      if (fd != alive[1]) close(fd);
+      if (fd != alive[1] && fd != report[0]) close(fd);
     }
+    int qemu_status = 0;
+    ssize_t got;
+    do {
+      got = read(report[0], &qemu_status, sizeof(qemu_status));
+    } while (got < 0 && errno == EINTR);
     int status;
     while (waitpid(child, &status, 0) < 0) {
       if (errno != EINTR) die("waitpid");
     }
-    mirror(status);
+    mirror(got == (ssize_t)sizeof(qemu_status) ? qemu_status : status);
   }
 
   close(alive[1]);
+  close(report[0]);
   if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) die("PR_SET_PDEATHSIG");
   struct pollfd p = {alive[0], POLLIN, 0};
   if (poll(&p, 1, 0) != 0) _exit(kFailStatus); /* parent already gone */
@@ -255,11 +269,30 @@ int main(int argc, char** argv) {
   }
   sethostname("cpudiff-qemu", 12);
 
-  if (personality(ADDR_NO_RANDOMIZE) < 0) die("personality");
+  pid_t qemu = fork();
+  if (qemu < 0) die("fork");
+  if (qemu == 0) {
+    if (personality(ADDR_NO_RANDOMIZE) < 0) die("personality");
+    drop_capabilities();
+    if (quiet >= 0) {
+      dup2(quiet, 1); /* glib prints "Bail out!" on stdout */
+      dup2(quiet, 2);
+    }
+    syscall(SYS_close_range, 7, ~0u, 0);
+    char* envp[] = {NULL};
+    execve(qemu_argv[0], qemu_argv, envp);
+    die("execve %s", qemu_argv[0]);
+  }
+  /* Pid 1: keep only the report pipe, and no capabilities either. */
+  for (int fd = 0; fd < 1024; ++fd) {
+    if (fd != report[1] && fd != 2) close(fd);
+  }
   drop_capabilities();
-  syscall(SYS_close_range, 7, ~0u, 0);
-  char* envp[] = {NULL};
-  execve(qemu_argv[0], qemu_argv, envp);
-  die("execve %s", qemu_argv[0]);
+  int status;
+  while (waitpid(qemu, &status, 0) < 0) {
+    if (errno != EINTR) die("waitpid qemu");
+  }
+  (void)!write(report[1], &status, sizeof(status));
+  _exit(0);
   return kFailStatus;
 }

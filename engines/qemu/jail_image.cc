@@ -10,7 +10,8 @@ __asm__(
     ".section .rodata.cpudiff_qemu_jail,\"a\"\n"
     ".balign 64\n"
     "cpudiff_qemu_jail_begin:\n"
-    ".incbin \"" CPUDIFF_QEMU_JAIL_PATH "\"\n"
+    ".incbin \"" CPUDIFF_QEMU_JAIL_PATH
+    "\"\n"
     "cpudiff_qemu_jail_end:\n"
     ".previous\n");
 

@@ -9,7 +9,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <deque>
 #include <fstream>
 #include <mutex>
 #include <sstream>
@@ -245,38 +244,6 @@ int64_t FindSyscall(const std::vector<uint8_t>& bytes, const char** name) {
   return -1;
 }
 
-// Region list as the runner sees it (code first), for "same layout".
-std::vector<uint64_t> LayoutOf(const TestCase& tc) {
-  std::vector<uint64_t> l;
-  l.reserve(3 * (tc.mem.size() + 1));
-  l.push_back(tc.code_addr);
-  l.push_back(PageCeil(tc.code.size() + 1));
-  l.push_back(kPermR | kPermX);
-  for (const MemRegion& m : tc.mem) {
-    l.push_back(m.addr);
-    l.push_back(m.size);
-    l.push_back(m.perm);
-  }
-  return l;
-}
-
-// Initial contents of every executable region (trailing zeros do not
-// matter: the layout fixes the sizes and the rest is zero).
-std::vector<uint8_t> ExecBytesOf(const TestCase& tc) {
-  std::vector<uint8_t> e(tc.code.begin(), tc.code.end());
-  e.push_back(kHltByte);
-  for (const MemRegion& m : tc.mem) {
-    if (!(m.perm & kPermX)) continue;
-    size_t n = m.data.size();
-    while (n > 0 && m.data[n - 1] == 0) --n;
-    uint64_t len = n;
-    e.insert(e.end(), reinterpret_cast<const uint8_t*>(&len),
-             reinterpret_cast<const uint8_t*>(&len) + sizeof(len));
-    e.insert(e.end(), m.data.begin(), m.data.begin() + static_cast<ptrdiff_t>(n));
-  }
-  return e;
-}
-
 }  // namespace
 
 std::string QemuUnsupportedReason(const TestCase& tc) {
@@ -296,8 +263,8 @@ std::string QemuUnsupportedReason(const TestCase& tc) {
     if (!(m.perm & kPermX)) continue;
     at = FindSyscall(m.data, &name);
     if (at >= 0) {
-      return std::string("qemu: executable region ") + Hex64(m.addr) + " holds " + name +
-             " at " + Hex64(m.addr + static_cast<uint64_t>(at)) +
+      return std::string("qemu: executable region ") + Hex64(m.addr) + " holds " + name + " at " +
+             Hex64(m.addr + static_cast<uint64_t>(at)) +
              "; QEMU user mode would pass it to the host kernel";
     }
   }
@@ -310,7 +277,8 @@ Availability ProbeQemu() {
   std::ifstream userns("/proc/sys/user/max_user_namespaces");
   long max_userns = -1;
   if (userns >> max_userns && max_userns == 0) {
-    return {false, "user namespaces are disabled (user.max_user_namespaces = 0); the qemu box needs them",
+    return {false,
+            "user namespaces are disabled (user.max_user_namespaces = 0); the qemu box needs them",
             q.version};
   }
   return {true, "", q.version};
@@ -328,36 +296,26 @@ QemuEngine::~QemuEngine() = default;
 pid_t QemuEngine::pid() const { return host_->pid(); }
 
 pid_t QemuEngine::qemu_pid() const {
+  // jail (RunnerHost's child) -> pid 1 of the box -> qemu-x86_64.
   pid_t p = host_->pid();
-  if (p <= 0) return -1;
-  std::ifstream in("/proc/" + std::to_string(p) + "/task/" + std::to_string(p) + "/children");
-  pid_t child = -1;
-  if (!(in >> child)) return -1;
-  return child;
+  for (int level = 0; level < 2 && p > 0; ++level) {
+    std::ifstream in("/proc/" + std::to_string(p) + "/task/" + std::to_string(p) + "/children");
+    pid_t child = -1;
+    p = (in >> child) ? child : -1;
+  }
+  return p;
 }
 
 uint64_t QemuEngine::restarts() const { return host_->restarts(); }
 
 void QemuEngine::Run(std::span<const TestCase* const> cases, std::span<RunResult> results) {
-  // What goes to the runner, in order: the cases QEMU may run, and where
-  // needed a modified copy or an extra case in front of one.
-  //
-  // Why: the runner brings a case's memory to its initial image through a
-  // second, writable mapping of the same pages whenever the layout (region
-  // addresses, sizes, permissions in order) is unchanged from the case
-  // before. QEMU 7.2 tracks code changes only through the guest address it
-  // translated from, so it keeps running the old translated blocks (measured:
-  // code rewritten through an alias runs stale; after munmap+mmap or an
-  // mprotect of the code it runs the new bytes). So when a case has the
-  // previous case's layout but other executable bytes, the runner must map
-  // afresh: with two or more data regions their order is rotated (a
-  // different layout to the runner, the same case), otherwise a one-byte
-  // `hlt` case at a different layout runs first and its result is dropped.
-  // Cases that share their code (value variants) keep the fast path.
-  constexpr size_t kFlush = static_cast<size_t>(-1);
+  // Cases QEMU may not run are answered here; the rest go to the runner in
+  // one batch. New code at an address QEMU has translated before is safe:
+  // the runner (kRunnerFlagRemapExec, set for every command prefix) toggles
+  // the protection of an executable region whose bytes it rewrote, which
+  // makes QEMU drop the translated blocks of those pages.
   std::vector<const TestCase*> send;
   std::vector<size_t> origin;
-  std::deque<TestCase> owned;  // stable addresses for copies
   send.reserve(cases.size());
   origin.reserve(cases.size());
   const bool fsgsbase = host_->fsgsbase();
@@ -371,42 +329,13 @@ void QemuEngine::Run(std::span<const TestCase* const> cases, std::span<RunResult
       results[i].outcome = Outcome::Unsupported(std::move(why));
       continue;
     }
-    std::vector<uint64_t> layout = LayoutOf(tc);
-    std::vector<uint8_t> exec = ExecBytesOf(tc);
-    const TestCase* to_send = &tc;
-    if (last_.valid && layout == last_.layout && exec != last_.exec) {
-      ++flushes_;
-      if (tc.mem.size() >= 2) {
-        TestCase& copy = owned.emplace_back(tc);
-        std::rotate(copy.mem.begin(), copy.mem.begin() + 1, copy.mem.end());
-        to_send = &copy;
-        layout = LayoutOf(copy);
-      } else {
-        TestCase& flush = owned.emplace_back();
-        flush.name = "qemu-flush";
-        flush.code_addr = tc.code_addr;
-        flush.init.rip = tc.code_addr;
-        if (LayoutOf(flush) == last_.layout) {
-          flush.code_addr = tc.code_addr + kPageSize < kUserAddrLimit ? tc.code_addr + kPageSize
-                                                                      : tc.code_addr - kPageSize;
-          flush.init.rip = flush.code_addr;
-        }
-        send.push_back(&flush);
-        origin.push_back(kFlush);
-      }
-    }
-    send.push_back(to_send);
+    send.push_back(&tc);
     origin.push_back(i);
-    last_.valid = true;
-    last_.layout = std::move(layout);
-    last_.exec = std::move(exec);
   }
   if (send.empty()) return;
   std::vector<RunResult> out(send.size());
   host_->Run(send, out);
-  for (size_t j = 0; j < send.size(); ++j) {
-    if (origin[j] != kFlush) results[origin[j]] = std::move(out[j]);
-  }
+  for (size_t j = 0; j < send.size(); ++j) results[origin[j]] = std::move(out[j]);
 }
 
 }  // namespace cpudiff

@@ -60,24 +60,13 @@ class QemuEngine : public Engine {
   // The process RunnerHost started (the jail around qemu), e.g. for tests
   // that kill it.
   pid_t pid() const;
-  // qemu-x86_64 itself (the jail's child, pid 1 of its namespace), or -1.
+  // qemu-x86_64 itself (the jail's grandchild), or -1.
   pid_t qemu_pid() const;
   // How often qemu was restarted after a crash or a timeout.
   uint64_t restarts() const;
-  // Extra cases run only to make the runner map memory afresh (see Run()).
-  uint64_t flushes() const { return flushes_; }
 
  private:
-  // What the runner last ran, as far as its translated code is concerned.
-  struct LastCase {
-    bool valid = false;
-    std::vector<uint64_t> layout;  // addr, size, perm of each region in order
-    std::vector<uint8_t> exec;     // initial bytes of every executable region
-  };
-
   std::unique_ptr<RunnerHost> host_;
-  LastCase last_;
-  uint64_t flushes_ = 0;
 };
 
 }  // namespace cpudiff

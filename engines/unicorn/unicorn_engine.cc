@@ -36,7 +36,10 @@
 // - MXCSR of a fresh engine is 0: it is written for every case;
 // - code runs at ring 0: privileged instructions are found by looking at
 //   each instruction's bytes in a code hook (only for cases whose bytes could
-//   contain one) and reported as the #GP that CPL3 gets on silicon.
+//   contain one) and reported as the #GP that CPL3 gets on silicon. Code
+//   proven straight-line and free of them (decoded here, or seen by an
+//   earlier precise run of the same stream) runs without the hook: see
+//   IsVerified.
 
 namespace cpudiff {
 namespace {
@@ -157,6 +160,181 @@ size_t OpcodeOffset(const uint8_t* p, size_t n) {
   }
   if (i < n && (p[i] & 0xf0) == 0x40) ++i;
   return i;
+}
+
+// Can this instruction send execution anywhere but to the next one (or
+// stop it)? Conservative: a false positive only keeps a case on the slow
+// path. Faults are not covered: a faulting run is always rerun precisely.
+bool MayTransferControl(const uint8_t* p, size_t n) {
+  size_t i = OpcodeOffset(p, n);
+  if (i >= n) return true;
+  uint8_t op = p[i];
+  if ((op >= 0x70 && op <= 0x7f) || (op >= 0xe0 && op <= 0xe3) || (op >= 0xe8 && op <= 0xeb) ||
+      (op >= 0xc2 && op <= 0xc3) || (op >= 0xca && op <= 0xcf) || op == 0x9a || op == 0xf1 ||
+      op == kHltByte) {
+    return true;
+  }
+  const uint8_t modrm = i + 1 < n ? p[i + 1] : 0;
+  if (op == 0xff) {
+    const uint8_t reg = (modrm >> 3) & 7;
+    return i + 1 >= n || (reg >= 2 && reg <= 5);  // call, callf, jmp, jmpf
+  }
+  if ((op == 0xc6 || op == 0xc7) && modrm == 0xf8) return true;  // xabort, xbegin
+  if (op != 0x0f) return false;
+  if (i + 1 >= n) return true;
+  const uint8_t op2 = p[i + 1];
+  // syscall, sysret, sysenter, sysexit, rsm, jcc rel32.
+  return op2 == 0x05 || op2 == 0x07 || op2 == 0x34 || op2 == 0x35 || op2 == 0xaa ||
+         (op2 >= 0x80 && op2 <= 0x8f);
+}
+
+// Length of the ModRM byte and what follows it (SIB, displacement) in 64-bit
+// mode, where 16-bit addressing does not exist; 0 when `n` is too short.
+size_t ModRmLength(const uint8_t* p, size_t n) {
+  if (n < 1) return 0;
+  const uint8_t modrm = p[0], mod = modrm >> 6, rm = modrm & 7;
+  if (mod == 3) return 1;
+  size_t len = 1;
+  uint8_t base = rm;
+  if (rm == 4) {
+    if (n < 2) return 0;
+    base = p[1] & 7;
+    len = 2;
+  }
+  if (mod == 1) return len + 1;
+  if (mod == 2 || (mod == 0 && base == 5)) return len + 4;
+  return len;
+}
+
+// Length of the instruction at `p`, or 0 for anything this decoder does not
+// know for sure: invalid in 64-bit mode, VEX/EVEX/XOP, 3DNow!, encodings
+// whose length differs between vendors. It only has to cover the common
+// integer and SSE instructions: a 0 keeps the case on the code-hook path.
+// (Zydis, a project dependency, is not linked into this engine; this needs
+// only lengths, and a wrong 0 costs speed, never correctness.)
+size_t InsnLength(const uint8_t* p, size_t n) {
+  size_t i = 0;
+  bool opsize = false, addrsize = false, rex_w = false;
+  for (; i < n; ++i) {
+    const uint8_t b = p[i];
+    if (b == 0x66) {
+      opsize = true;
+    } else if (b == 0x67) {
+      addrsize = true;
+    } else if (!(b == 0xf0 || b == 0xf2 || b == 0xf3 || b == 0x2e || b == 0x36 || b == 0x3e ||
+                 b == 0x26 || b == 0x64 || b == 0x65)) {
+      break;
+    }
+  }
+  if (i < n && (p[i] & 0xf0) == 0x40) {
+    rex_w = p[i] & 8;
+    ++i;
+  }
+  if (i >= n) return 0;
+  const uint8_t op = p[i++];
+  // A REX prefix not directly before the opcode is ignored: leave such
+  // streams to the code hook.
+  if ((op & 0xf0) == 0x40 || op == 0x66 || op == 0x67 || op == 0xf0 || op == 0xf2 ||
+      op == 0xf3 || op == 0x2e || op == 0x36 || op == 0x3e || op == 0x26 || op == 0x64 ||
+      op == 0x65) {
+    return 0;
+  }
+  // REX.W wins over 0x66: z-sized immediates are 16 bits only without it.
+  const size_t immz = opsize && !rex_w ? 2 : 4;
+  bool modrm = false;
+  size_t imm = 0;
+  if (op == 0x0f) {
+    if (i >= n) return 0;
+    const uint8_t op2 = p[i++];
+    if (op2 == 0x38) {
+      if (i >= n) return 0;
+      ++i;
+      modrm = true;
+    } else if (op2 == 0x3a) {
+      if (i >= n) return 0;
+      ++i;
+      modrm = true;
+      imm = 1;
+    } else if (op2 == 0x05 || op2 == 0x06 || op2 == 0x07 || op2 == 0x08 || op2 == 0x09 ||
+               op2 == 0x0b || op2 == 0x0e || (op2 >= 0x30 && op2 <= 0x35) || op2 == 0x37 ||
+               op2 == 0x77 || op2 == 0xa0 || op2 == 0xa1 || op2 == 0xa2 || op2 == 0xa8 ||
+               op2 == 0xa9 || op2 == 0xaa || (op2 >= 0xc8 && op2 <= 0xcf)) {
+      // No ModRM.
+    } else if (op2 >= 0x80 && op2 <= 0x8f) {
+      imm = 4;  // jcc rel32 (vendors differ with 0x66: a branch, never verified)
+    } else if (op2 == 0x0f || op2 == 0x04 || op2 == 0x0a || op2 == 0x0c || op2 == 0x24 ||
+               op2 == 0x25 || op2 == 0x26 || op2 == 0x27 || op2 == 0x36 || op2 == 0x39 ||
+               (op2 >= 0x3b && op2 <= 0x3f) || op2 == 0x78 || op2 == 0x79 || op2 == 0x7a ||
+               op2 == 0x7b || op2 == 0xff || op2 == 0xb9 || op2 == 0x0d || op2 == 0x01 ||
+               (op2 >= 0x20 && op2 <= 0x23)) {
+      // 3DNow!, invalid, VMX/SSE4a, ud0/ud1 (vendors differ), prefetch
+      // forms, the 0f 01 group (modrm-less encodings hidden in ModRM), mov
+      // to/from CRn/DRn (ModRM.mod ignored).
+      return 0;
+    } else {
+      modrm = true;
+      if ((op2 >= 0x70 && op2 <= 0x73) || op2 == 0xa4 || op2 == 0xac || op2 == 0xba ||
+          op2 == 0xc2 || (op2 >= 0xc4 && op2 <= 0xc6)) {
+        imm = 1;
+      }
+    }
+  } else {
+    switch (op) {
+      // Invalid in 64-bit mode, VEX/EVEX, and opcodes whose length depends
+      // on more than this decoder looks at.
+      case 0x06: case 0x07: case 0x0e: case 0x16: case 0x17: case 0x1e: case 0x1f:
+      case 0x27: case 0x2f: case 0x37: case 0x3f: case 0x60: case 0x61: case 0x62:
+      case 0x82: case 0x8f: case 0x9a: case 0xc4: case 0xc5: case 0xd4: case 0xd5:
+      case 0xd6: case 0xea: case 0xe8: case 0xe9: case 0xc8:
+        return 0;
+      default:
+        break;
+    }
+    if (op < 0x40) {
+      if ((op & 7) < 4) {
+        modrm = true;
+      } else if ((op & 7) == 4) {
+        imm = 1;
+      } else if ((op & 7) == 5) {
+        imm = immz;
+      }
+    } else if (op == 0x63 || (op >= 0x84 && op <= 0x8e) || (op >= 0xd0 && op <= 0xd3) ||
+               (op >= 0xd8 && op <= 0xdf) || op == 0xfe || op == 0xff) {
+      modrm = true;
+    } else if (op == 0x69 || op == 0x81 || op == 0xc7) {
+      modrm = true;
+      imm = immz;
+    } else if (op == 0x6b || op == 0x80 || op == 0x83 || op == 0xc0 || op == 0xc1 ||
+               op == 0xc6) {
+      modrm = true;
+      imm = 1;
+    } else if (op == 0xf6 || op == 0xf7) {
+      modrm = true;
+      if (i >= n) return 0;
+      if (((p[i] >> 3) & 7) < 2) imm = op == 0xf6 ? 1 : immz;  // test
+    } else if (op == 0x68) {
+      imm = immz;
+    } else if (op == 0x6a || (op >= 0x70 && op <= 0x7f) || op == 0xa8 ||
+               (op >= 0xb0 && op <= 0xb7) || op == 0xcd || (op >= 0xe0 && op <= 0xe7) ||
+               op == 0xeb) {
+      imm = 1;
+    } else if (op == 0xa9) {
+      imm = immz;
+    } else if (op >= 0xb8 && op <= 0xbf) {
+      imm = rex_w ? 8 : immz;
+    } else if (op >= 0xa0 && op <= 0xa3) {
+      imm = addrsize ? 4 : 8;  // moffs
+    } else if (op == 0xc2 || op == 0xca) {
+      imm = 2;
+    }
+  }
+  if (modrm) {
+    size_t m = ModRmLength(p + i, n - i);
+    if (m == 0) return 0;
+    i += m;
+  }
+  i += imm;
+  return i <= n && i <= 15 ? i : 0;
 }
 
 uint32_t UcPerm(uint8_t perm) {
@@ -300,9 +478,12 @@ class UnicornCore : public Engine {
     self->last_insn_addr_ = address;
     self->last_insn_size_ = size;
     self->have_last_insn_ = true;
-    if (!self->check_privileged_) return;
     uint8_t bytes[16];
     size_t n = self->HostBytes(address, bytes, std::min<size_t>(size, sizeof(bytes)));
+    // The appended HLT itself ends every clean run: only what runs before it
+    // decides whether the path is straight-line.
+    if (address != self->exit_ && MayTransferControl(bytes, n)) self->straight_ = false;
+    if (!self->check_privileged_) return;
     Outcome o;
     if (PrivilegedFault(bytes, n, self->umip_, &o)) {
       // Stopping from a code hook stops before the instruction executes.
@@ -483,6 +664,7 @@ class UnicornCore : public Engine {
     event_ = Event::kNone;
     blocks_ = 0;
     have_last_insn_ = false;
+    straight_ = true;
     check_privileged_ = check_privileged;
     if (precise != tbs_hooked_) {
       for (const Mapping& m : maps_) {
@@ -500,13 +682,58 @@ class UnicornCore : public Engine {
     return err;
   }
 
-  bool NeedsPrivilegedCheck(const TestCase& tc) const {
-    if (MayContainPrivileged(tc.code.data(), tc.code.size())) return true;
-    // Code may run from executable data regions, whose bytes we do not scan.
+  // Code may run from executable data regions, whose bytes we do not scan:
+  // such cases always run with the code hook.
+  static bool HasExecutableData(const TestCase& tc) {
     for (const MemRegion& r : tc.mem) {
       if (r.perm & kPermX) return true;
     }
     return false;
+  }
+
+  // The byte pre-filter flags about a third of random code (immediates and
+  // ModRM bytes look like privileged opcodes), and a run with the code hook
+  // costs twice as much. A precise run that went straight from the first
+  // instruction to the appended HLT, with no instruction that can transfer
+  // control, proves what any other run of the same code from the same RIP
+  // executes: the same instructions, unless one faults, and a faulting run
+  // is rerun precisely anyway. Such code needs neither the privileged check
+  // (it was done, or the pre-filter found nothing) nor the dangling-prefix
+  // rerun (the HLT was seen to start at its own address). Cases that share
+  // their code come in runs, so one remembered stream is enough.
+  bool IsVerified(const TestCase& tc) const {
+    return verified_valid_ && verified_rip_ == tc.init.rip && verified_addr_ == tc.code_addr &&
+           verified_code_ == tc.code;
+  }
+
+  // The same proof without a run, when every instruction of the stream
+  // decodes: a linear sweep from the first byte that meets no branch and no
+  // privileged instruction and ends exactly at the appended HLT.
+  bool StraightByDecoding(const TestCase& tc) const {
+    if (tc.init.rip != tc.code_addr) return false;
+    const uint8_t* p = tc.code.data();
+    const size_t n = tc.code.size();
+    size_t i = 0;
+    Outcome unused;
+    while (i < n) {
+      const size_t len = InsnLength(p + i, n - i);
+      if (len == 0 || MayTransferControl(p + i, len) ||
+          PrivilegedFault(p + i, len, umip_, &unused)) {
+        return false;
+      }
+      i += len;
+    }
+    return true;
+  }
+
+  void MaybeVerify(const TestCase& tc, uc_err uerr) {
+    const bool clean = uerr == UC_ERR_OK && event_ == Event::kNone && straight_ &&
+                       have_last_insn_ && last_insn_addr_ == exit_;
+    if (!clean) return;
+    verified_valid_ = true;
+    verified_rip_ = tc.init.rip;
+    verified_addr_ = tc.code_addr;
+    verified_code_.assign(tc.code.begin(), tc.code.end());
   }
 
   void RunOne(const TestCase& tc, RunResult* res) {
@@ -517,18 +744,23 @@ class UnicornCore : public Engine {
       res->outcome = Outcome::Unsupported("unicorn: " + err);
       return;
     }
-    const bool careful = NeedsPrivilegedCheck(tc);
+    const bool exec_data = HasExecutableData(tc);
+    const bool verified = !exec_data && (IsVerified(tc) || StraightByDecoding(tc));
+    const bool careful =
+        !verified && (exec_data || MayContainPrivileged(tc.code.data(), tc.code.size()));
     uc_err uerr = Execute(tc, careful, careful);
     bool precise = careful;
     if (!precise && !(uerr == UC_ERR_OK && (event_ == Event::kBudget ||
                                              event_ == Event::kSyscall ||
-                                             (event_ == Event::kNone && AfterFinalHlt(tc))))) {
+                                             (event_ == Event::kNone &&
+                                              AfterFinalHlt(tc, verified))))) {
       // Anything but a clean end: run again with the code hook for the
       // exact state. Memory is reset first: the first run may have written.
       CollectAndResetForRerun(tc);
       uerr = Execute(tc, true, false);
       precise = true;
     }
+    if (precise && !exec_data) MaybeVerify(tc, uerr);
     ReadRegs(&res->state);
     Classify(tc, uerr, res);
     std::vector<const uint8_t*> finals(tc.mem.size());
@@ -540,11 +772,11 @@ class UnicornCore : public Engine {
   // Unicorn stopped right after the appended HLT. When the code ends with a
   // prefix byte the HLT may have been part of a longer instruction: the
   // precise run finds where it started.
-  bool AfterFinalHlt(const TestCase& tc) {
+  bool AfterFinalHlt(const TestCase& tc, bool verified) {
     uint64_t rip = 0;
     uc_reg_read(uc_, UC_X86_REG_RIP, &rip);
     if (rip != exit_ + 1) return false;
-    if (tc.code.empty()) return true;
+    if (tc.code.empty() || verified) return true;
     uint8_t last = tc.code.back();
     return OpcodeOffset(&last, 1) == 0;
   }
@@ -698,6 +930,11 @@ class UnicornCore : public Engine {
   size_t code_len_ = 0;        // bytes of the code region that may be non-zero
   uint64_t exit_ = ~0ull;      // address of the appended HLT
   bool tbs_hooked_ = false;    // cached blocks were translated with a code hook
+  // The last code stream proven straight-line and clean (see IsVerified).
+  bool verified_valid_ = false;
+  uint64_t verified_rip_ = 0;
+  uint64_t verified_addr_ = 0;
+  std::vector<uint8_t> verified_code_;
   const uint64_t max_blocks_;
   const bool umip_;
 
@@ -708,6 +945,7 @@ class UnicornCore : public Engine {
   uint64_t mem_addr_ = 0;
   uint64_t blocks_ = 0;
   bool check_privileged_ = false;
+  bool straight_ = true;  // no instruction seen by the code hook could branch
   bool have_last_insn_ = false;
   uint64_t last_insn_addr_ = 0;
   uint32_t last_insn_size_ = 0;

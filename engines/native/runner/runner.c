@@ -397,10 +397,16 @@ static long prepare(const struct RunnerCaseIn* in, const uint8_t* heap) {
     for (uint32_t r = 0; r < g_nregions; ++r) {
       if (g_region_wrote[r] && (g_layout[r].perm & 4) &&
           (g_shm->header.flags & kRunnerFlagRemapExec)) {
+        /* QEMU 7.2 drops the translated blocks of a page when the page
+         * becomes writable (mprotect adding PROT_WRITE), not when the same
+         * file pages are mapped again: toggle the protection. */
         long prot = ((g_layout[r].perm & 1) ? PROT_READ : 0) |
                     ((g_layout[r].perm & 2) ? PROT_WRITE : 0) | PROT_EXEC;
-        long p = rsys(__NR_mmap, (long)g_layout[r].addr, (long)g_layout[r].size, prot,
-                      MAP_SHARED | MAP_FIXED, g_arena_fd, (long)g_layout[r].arena_off);
+        long p = rsys(__NR_mprotect, (long)g_layout[r].addr, (long)g_layout[r].size,
+                      PROT_READ | PROT_WRITE, 0, 0, 0);
+        if (p == 0) {
+          p = rsys(__NR_mprotect, (long)g_layout[r].addr, (long)g_layout[r].size, prot, 0, 0, 0);
+        }
         if (p < 0 && p > -4096) {
           unmap_all();
           return p;
