@@ -1,3 +1,4 @@
+#include "engines/embed.h"
 #include "engines/native/runner_host.h"
 
 #include <fcntl.h>
@@ -49,27 +50,7 @@ int RunnerExeFd() {
   static std::once_flag once;
   static int fd = -1;
   static std::string error;
-  std::call_once(once, [] {
-    std::span<const uint8_t> image = NativeRunnerImage();
-    int f = memfd_create("cpudiff-native-runner", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-    if (f < 0) {
-      error = Errno("memfd_create");
-      return;
-    }
-    size_t done = 0;
-    while (done < image.size()) {
-      ssize_t w = write(f, image.data() + done, image.size() - done);
-      if (w < 0 && errno == EINTR) continue;
-      if (w <= 0) {
-        error = Errno("write(runner memfd)");
-        close(f);
-        return;
-      }
-      done += static_cast<size_t>(w);
-    }
-    fcntl(f, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
-    fd = f;
-  });
+  std::call_once(once, [] { fd = SealedMemfd("cpudiff-native-runner", NativeRunnerImage(), &error); });
   if (fd < 0) throw std::runtime_error("native runner: " + error);
   return fd;
 }

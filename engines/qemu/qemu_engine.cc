@@ -1,3 +1,4 @@
+#include "engines/embed.h"
 #include "engines/qemu/qemu_engine.h"
 
 #include <elf.h>
@@ -21,7 +22,6 @@ namespace {
 
 constexpr const char* kQemuName = "qemu-x86_64";
 
-std::string Errno(const std::string& what) { return what + ": " + std::strerror(errno); }
 
 // Full path of `name` in PATH, or empty.
 std::string FindInPath(const std::string& name) {
@@ -159,27 +159,7 @@ int JailFd() {
   static std::once_flag once;
   static int fd = -1;
   static std::string error;
-  std::call_once(once, [] {
-    std::span<const uint8_t> image = QemuJailImage();
-    int f = memfd_create("cpudiff-qemu-jail", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-    if (f < 0) {
-      error = Errno("memfd_create");
-      return;
-    }
-    size_t done = 0;
-    while (done < image.size()) {
-      ssize_t w = write(f, image.data() + done, image.size() - done);
-      if (w < 0 && errno == EINTR) continue;
-      if (w <= 0) {
-        error = Errno("write(jail memfd)");
-        close(f);
-        return;
-      }
-      done += static_cast<size_t>(w);
-    }
-    fcntl(f, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
-    fd = f;
-  });
+  std::call_once(once, [] { fd = SealedMemfd("cpudiff-qemu-jail", QemuJailImage(), &error); });
   if (fd < 0) throw std::runtime_error("qemu: " + error);
   return fd;
 }
