@@ -18,7 +18,8 @@ namespace cpudiff {
 namespace {
 
 constexpr const char* kExitCodesHelp =
-    "Exit codes: 0 agreement, 1 divergences found, 2 usage or input error, 3 internal error.";
+    "Exit codes: 0 agreement, 1 divergences found, 2 usage or input error, 3 internal error,\n"
+    "130 interrupted (what was done is committed; run --resume continues).";
 
 void OnStopSignal(int) {
   if (g_stop_requested.exchange(true)) {
