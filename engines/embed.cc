@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 
 namespace cpudiff {
@@ -28,6 +29,21 @@ int SealedMemfd(const char* name, std::span<const uint8_t> image, std::string* e
   }
   fcntl(f, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
   return f;
+}
+
+std::string FindInPath(const std::string& name) {
+  const char* path = getenv("PATH");
+  std::string p = path ? path : "/usr/local/bin:/usr/bin:/bin";
+  size_t start = 0;
+  while (start <= p.size()) {
+    size_t end = p.find(':', start);
+    if (end == std::string::npos) end = p.size();
+    // An empty entry means the current directory.
+    std::string full = (end > start ? p.substr(start, end - start) : std::string(".")) + "/" + name;
+    if (access(full.c_str(), X_OK) == 0) return full;
+    start = end + 1;
+  }
+  return {};
 }
 
 }  // namespace cpudiff

@@ -27,4 +27,8 @@ namespace cpudiff {
 // Returns the descriptor, or -1 with the reason in `error`.
 int SealedMemfd(const char* name, std::span<const uint8_t> image, std::string* error);
 
+// The first executable file `name` in $PATH (or the default search path),
+// or empty when there is none.
+std::string FindInPath(const std::string& name);
+
 }  // namespace cpudiff

@@ -57,19 +57,9 @@ int RunnerExeFd() {
 
 std::string ResolveInPath(const std::string& name) {
   if (name.find('/') != std::string::npos) return name;
-  const char* path = getenv("PATH");
-  std::string p = path ? path : "/usr/local/bin:/usr/bin:/bin";
-  size_t start = 0;
-  while (start <= p.size()) {
-    size_t end = p.find(':', start);
-    if (end == std::string::npos) end = p.size();
-    std::string dir = p.substr(start, end - start);
-    if (dir.empty()) dir = ".";
-    std::string full = dir + "/" + name;
-    if (access(full.c_str(), X_OK) == 0) return full;
-    start = end + 1;
-  }
-  throw std::runtime_error("native runner: " + name + " not found in PATH");
+  std::string full = FindInPath(name);
+  if (full.empty()) throw std::runtime_error("native runner: " + name + " not found in PATH");
+  return full;
 }
 
 bool Canonical(uint64_t a) {

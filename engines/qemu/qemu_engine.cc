@@ -23,26 +23,6 @@ namespace {
 constexpr const char* kQemuName = "qemu-x86_64";
 
 
-// Full path of `name` in PATH, or empty.
-std::string FindInPath(const std::string& name) {
-  const char* path = getenv("PATH");
-  std::string p = path ? path : "/usr/local/bin:/usr/bin:/bin";
-  size_t start = 0;
-  while (start <= p.size()) {
-    size_t end = p.find(':', start);
-    if (end == std::string::npos) end = p.size();
-    std::string dir = p.substr(start, end - start);
-    if (dir.empty()) dir = ".";
-    std::string full = dir + "/" + name;
-    if (access(full.c_str(), X_OK) == 0) {
-      char real[4096];
-      if (realpath(full.c_str(), real)) return real;
-      return full;
-    }
-    start = end + 1;
-  }
-  return {};
-}
 
 // Runs argv with environment env and returns its standard output (at most
 // 1 MiB); its standard error goes to /dev/null. Empty on failure.
@@ -139,6 +119,11 @@ const QemuInfo& Qemu() {
   static QemuInfo info;
   std::call_once(once, [] {
     info.path = FindInPath(kQemuName);
+    if (!info.path.empty()) {
+      // The real file: the jail bind-mounts it into its empty root.
+      char real[4096];
+      if (realpath(info.path.c_str(), real)) info.path = real;
+    }
     if (info.path.empty()) {
       info.error = std::string(kQemuName) + " not found in PATH (Debian package qemu-user)";
       return;
