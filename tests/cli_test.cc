@@ -185,9 +185,10 @@ TEST_F(Cli, ResumeAfterSigkillNeitherRedoesNorDuplicates) {
           static_cast<char*>(nullptr));
     _exit(127);
   }
-  // Kill it once some batches are committed.
+  // Kill it once some batches are committed (up to a minute: sanitizer
+  // builds read the corpus slowly).
   int64_t done_before = 0;
-  for (int i = 0; i < 300 && done_before == 0; ++i) {
+  for (int i = 0; i < 3000 && done_before == 0; ++i) {
     usleep(20000);
     try {
       auto store = Store::Open(db);

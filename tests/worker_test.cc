@@ -166,8 +166,12 @@ TEST(Worker, CrashIsRecordedAndBatchGoesOn) {
       EXPECT_EQ(results[i].state, cases[i].init);
     } else if (i == 8) {
       EXPECT_EQ(results[i].outcome.kind, OutcomeKind::kCrash);
+#ifndef __SANITIZE_ADDRESS__
+      // Under AddressSanitizer the child reports the SEGV itself and exits
+      // with status 1 instead of dying by the signal.
       EXPECT_NE(results[i].outcome.reason.find("SIGSEGV"), std::string::npos)
           << results[i].outcome.reason;
+#endif
     } else {
       EXPECT_EQ(results[i].outcome.kind, OutcomeKind::kHalt) << i;
       EXPECT_EQ(results[i].state.gpr[kRax], i + 1) << i;
