@@ -71,16 +71,7 @@ bool RegDiffers(int reg, RegValue a, RegValue b) {
   return ((a.lo ^ b.lo) & mask) != 0 || ((a.hi ^ b.hi) & mask) != 0;
 }
 
-std::string FormatExpectOutcome(const ExpectOutcome& e) {
-  Outcome o;
-  o.kind = e.kind;
-  o.vector = e.vector;
-  o.has_error_code = e.error_code.has_value();
-  o.error_code = e.error_code.value_or(0);
-  o.has_addr = e.addr.has_value();
-  o.addr = e.addr.value_or(0);
-  return FormatOutcome(o);
-}
+std::string FormatExpectOutcome(const ExpectOutcome& e) { return FormatOutcome(e.ToOutcome()); }
 
 Json ParseJson(const std::string& text) {
   Json j = Json::parse(text, nullptr, /*allow_exceptions=*/false);

@@ -13,6 +13,17 @@ std::string PermString(uint8_t perm) {
   return s;
 }
 
+Outcome ExpectOutcome::ToOutcome() const {
+  Outcome o;
+  o.kind = kind;
+  o.vector = vector;
+  o.has_error_code = error_code.has_value();
+  o.error_code = error_code.value_or(0);
+  o.has_addr = addr.has_value();
+  o.addr = addr.value_or(0);
+  return o;
+}
+
 MemRegion TestCase::CodeRegion() const {
   MemRegion r;
   r.addr = code_addr;

@@ -43,6 +43,9 @@ struct ExpectOutcome {
   uint8_t vector = 0;
   std::optional<uint64_t> error_code;
   std::optional<uint64_t> addr;
+
+  // As an Outcome (fields not given are absent), e.g. for printing.
+  Outcome ToOutcome() const;
 };
 
 struct Expect {

@@ -1048,21 +1048,10 @@ std::vector<Mismatch> CompareExpect(const TestCase& tc, const RunResult& got,
   const Expect& ex = *tc.expect;
   const uint32_t obs = opts.observes_b;
 
-  auto expected_outcome = [](const ExpectOutcome& eo) {
-    Outcome o;
-    o.kind = eo.kind;
-    o.vector = eo.vector;
-    o.has_error_code = eo.error_code.has_value();
-    o.error_code = eo.error_code.value_or(0);
-    o.has_addr = eo.addr.has_value();
-    o.addr = eo.addr.value_or(0);
-    return o;
-  };
-
   if (!Completed(got.outcome.kind)) {
     if (!ex.outcome || ex.outcome->kind != got.outcome.kind) {
       out.push_back({FieldKind::kOutcome, "outcome",
-                     ex.outcome ? FormatOutcome(expected_outcome(*ex.outcome)) : "completed",
+                     ex.outcome ? FormatOutcome(ex.outcome->ToOutcome()) : "completed",
                      FormatOutcome(got.outcome)});
       AttributeAll(Program(tc), got.state.rip, got.state.rip, &out);
     }
@@ -1083,7 +1072,7 @@ std::vector<Mismatch> CompareExpect(const TestCase& tc, const RunResult& got,
     }
     if (!same) {
       // As in CompareResults: a different outcome is the one divergence.
-      out.push_back({FieldKind::kOutcome, "outcome", FormatOutcome(expected_outcome(eo)),
+      out.push_back({FieldKind::kOutcome, "outcome", FormatOutcome(eo.ToOutcome()),
                      FormatOutcome(got.outcome)});
       AttributeAll(Program(tc), got.state.rip, got.state.rip, &out);
       return out;
