@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <deque>
 #include <ctime>
 #include <fstream>
 #include <iostream>
@@ -177,7 +178,9 @@ int RunCampaign(const CampaignOptions& opts, std::ostream& out, std::ostream& er
   }
 
   // 2. Corpora. Every malformed line is reported; --strict refuses to start.
-  std::vector<TestCase> cases;
+  // A deque: cases keep their addresses (batches point into it) and growing
+  // it never moves the cases already read.
+  std::deque<TestCase> cases;
   size_t rejected = 0;
   bool io_error = false;
   for (const std::string& path : opts.corpus_files) {
