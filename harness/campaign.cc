@@ -198,6 +198,16 @@ int RunCampaign(const CampaignOptions& opts, std::ostream& out, std::ostream& er
     return kExitUsage;
   }
 
+  // Checked before anything is recorded.
+  std::ofstream expect_out;
+  if (!opts.write_expect.empty()) {
+    expect_out.open(opts.write_expect);
+    if (!expect_out) {
+      err << "cpudiff: cannot write " << opts.write_expect << ": " << std::strerror(errno) << "\n";
+      return kExitUsage;
+    }
+  }
+
   // 3. Store.
   std::unique_ptr<Store> store;
   try {
@@ -250,14 +260,6 @@ int RunCampaign(const CampaignOptions& opts, std::ostream& out, std::ostream& er
     run_id = store->BeginRun(info);
   }
 
-  std::ofstream expect_out;
-  if (!opts.write_expect.empty()) {
-    expect_out.open(opts.write_expect);
-    if (!expect_out) {
-      err << "cpudiff: cannot write " << opts.write_expect << ": " << std::strerror(errno) << "\n";
-      return kExitUsage;
-    }
-  }
 
   // 4. Start the engines.
   std::vector<std::unique_ptr<Engine>> engines;
