@@ -274,7 +274,7 @@ struct RunnerHost::Impl {
 
   // Why the runner is gone (reaps it; kills it first if it is still there).
   std::string DeathReason() {
-    if (pid <= 0) return "runner not running";
+    if (pid <= 0) return opt.process_name + " not running";
     if (!reaped) {
       // The channel failed: give the process a moment to finish dying.
       for (int i = 0; i < 100 && !reaped; ++i) {
@@ -288,17 +288,17 @@ struct RunnerHost::Impl {
       if (!reaped) {
         kill(pid, SIGKILL);
         Reap();
-        return "runner stopped answering";
+        return opt.process_name + " stopped answering";
       }
     }
     std::string why;
     if (WIFSIGNALED(wait_status)) {
-      why = "runner killed by signal " + SignalName(WTERMSIG(wait_status));
+      why = opt.process_name + " killed by signal " + SignalName(WTERMSIG(wait_status));
       if (WTERMSIG(wait_status) == SIGSYS) why += " (seccomp)";
     } else if (WIFEXITED(wait_status)) {
-      why = "runner exited with status " + std::to_string(WEXITSTATUS(wait_status));
+      why = opt.process_name + " exited with status " + std::to_string(WEXITSTATUS(wait_status));
     } else {
-      why = "runner ended";
+      why = opt.process_name + " ended";
     }
     char reason[sizeof(RunnerHeader::fail_reason)];
     std::memcpy(reason, shm->header.fail_reason, sizeof(reason));

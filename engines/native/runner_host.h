@@ -52,6 +52,9 @@ struct RunnerOptions {
   uint64_t address_space_limit = 16ull << 30;
   // How long the runner may take to start and say it is ready.
   uint32_t start_timeout_ms = 10000;
+  // What the process is called in crash reasons ("runner killed by signal
+  // 6 (Aborted)"), e.g. "qemu" when the runner runs under qemu-x86_64.
+  std::string process_name = "runner";
 };
 
 // The embedded runner executable (a static x86-64 ELF), e.g. to write it to a

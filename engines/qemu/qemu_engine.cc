@@ -162,6 +162,7 @@ RunnerOptions MakeOptions(const EngineOptions& options) {
   const QemuInfo& q = Qemu();
   if (q.path.empty() || !q.error.empty()) throw std::runtime_error("qemu: " + q.error);
   RunnerOptions r;
+  r.process_name = "qemu";
   r.command_prefix.push_back("/proc/" + std::to_string(getpid()) + "/fd/" +
                              std::to_string(JailFd()));
   for (const std::string& f : QemuFiles(q.path)) {
