@@ -11,7 +11,6 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
-#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 #include <vector>
@@ -22,6 +21,8 @@
 #include "engines/native/runner_protocol.h"
 #include "engines/x86/layout.h"
 #include "engines/x86/testcase.h"
+#include "harness/compare/compare.h"
+#include "harness/corpus/corpus.h"
 
 namespace cpudiff {
 namespace {
@@ -548,106 +549,25 @@ TEST_F(NativeTest, UnmappableCasesAreUnsupported) {
 
 // ---- Cross-check against the silicon samples ------------------------------
 
-bool ParseHexBytes(const std::string& s, std::vector<uint8_t>* out) {
-  if (s.size() % 2) return false;
-  out->clear();
-  for (size_t i = 0; i < s.size(); i += 2) {
-    out->push_back(static_cast<uint8_t>(std::stoi(s.substr(i, 2), nullptr, 16)));
-  }
-  return true;
-}
-
-// A minimal reader for the sample file: the project's corpus reader is a
-// separate piece; this keeps the native engine's test independent of it.
-TestCase SampleCase(const nlohmann::json& j, nlohmann::json* expect) {
-  TestCase tc;
-  tc.name = j.value("name", "");
-  ParseHexBytes(j["code"].get<std::string>(), &tc.code);
-  if (j.contains("code_addr")) ParseHex64(j["code_addr"].get<std::string>(), &tc.code_addr);
-  tc.init.rip = tc.code_addr;
-  if (j.contains("regs")) {
-    for (auto& [name, v] : j["regs"].items()) {
-      int reg = FindRegister(name);
-      RegValue rv;
-      if (reg >= 0 && !ParseRegValue(reg, v.get<std::string>(), &rv)) WriteReg(tc.init, reg, rv);
-    }
-  }
-  if (!j.contains("mem")) {
-    tc.mem.push_back({kDefaultDataAddr, kDefaultDataSize, kPermR | kPermW, {}});
-    tc.mem.push_back({kDefaultStackAddr, kDefaultStackSize, kPermR | kPermW, {}});
-    if (!j.contains("regs") || !j["regs"].contains("rsp")) tc.init.gpr[kRsp] = kDefaultRsp;
-  }
-  const nlohmann::json mem = j.value("mem", nlohmann::json::array());
-  for (const auto& m : mem) {
-    MemRegion r;
-    ParseHex64(m["addr"].get<std::string>(), &r.addr);
-    r.size = m["size"].get<uint64_t>();
-    std::string perm = m["perm"].get<std::string>();
-    r.perm = (perm.find('r') != std::string::npos ? kPermR : 0) |
-             (perm.find('w') != std::string::npos ? kPermW : 0) |
-             (perm.find('x') != std::string::npos ? kPermX : 0);
-    if (m.contains("data")) ParseHexBytes(m["data"].get<std::string>(), &r.data);
-    tc.mem.push_back(r);
-  }
-  *expect = j["expect"];
-  return tc;
-}
-
-// Differences between this run and a sample's expectation.
+// Differences between this run and a sample's expectation, by kind.
 struct SampleDiff {
   std::string outcome;             // outcome or rip: must never differ
   std::vector<std::string> flags;  // rflags
   std::vector<std::string> other;  // other registers and memory
 };
 
-SampleDiff CheckSample(const TestCase& tc, const nlohmann::json& e, const RunResult& r) {
+SampleDiff CheckSample(const TestCase& tc, const RunResult& r) {
+  CompareOptions strict;
+  strict.strict = true;  // every flag, so that flag differences are counted
   SampleDiff d;
-  const nlohmann::json& o = e["outcome"];
-  uint64_t v;
-  if (o.is_string()) {
-    if (o.get<std::string>() != OutcomeKindName(r.outcome.kind)) {
-      d.outcome = FormatOutcome(r.outcome) + " want " + o.dump();
-    }
-  } else if (r.outcome.kind != OutcomeKind::kFault ||
-             VectorName(r.outcome.vector) != o["fault"].get<std::string>() ||
-             (o.contains("error_code") && ParseHex64(o["error_code"].get<std::string>(), &v) &&
-              v != r.outcome.error_code) ||
-             (o.contains("addr") && ParseHex64(o["addr"].get<std::string>(), &v) &&
-              v != r.outcome.addr)) {
-    d.outcome = FormatOutcome(r.outcome) + " want " + o.dump();
-  }
-  const nlohmann::json regs = e.value("regs", nlohmann::json::object());
-  for (auto& [name, val] : regs.items()) {
-    int reg = FindRegister(name);
-    RegValue want, got = ReadReg(r.state, reg);
-    ParseRegValue(reg, val.get<std::string>(), &want);
-    if (reg == kRegRflags) {
-      want.lo &= kComparedFlags;
-      got.lo &= kComparedFlags;
-    }
-    if (want == got) continue;
-    std::string what = name + " " + FormatReg(reg, got) + " want " + val.get<std::string>();
-    if (reg == kRegRip) {
+  for (const Mismatch& m : CompareExpect(tc, r, strict)) {
+    std::string what = m.field + " " + m.b + " want " + m.a;
+    if (m.kind == FieldKind::kOutcome || m.kind == FieldKind::kRip) {
       d.outcome += what;
-    } else if (reg == kRegRflags) {
+    } else if (m.kind == FieldKind::kFlags) {
       d.flags.push_back(what);
     } else {
       d.other.push_back(what);
-    }
-  }
-  if (e.contains("mem")) {
-    for (const auto& m : e["mem"]) {
-      uint64_t addr;
-      std::vector<uint8_t> want;
-      ParseHex64(m["addr"].get<std::string>(), &addr);
-      ParseHexBytes(m["data"].get<std::string>(), &want);
-      for (size_t i = 0; i < want.size(); ++i) {
-        uint8_t b = 0;
-        if (!FinalByte(tc, r, addr + i, &b) || b != want[i]) {
-          d.other.push_back("memory at " + Hex64(addr + i));
-          break;
-        }
-      }
     }
   }
   return d;
@@ -673,18 +593,11 @@ const char* const kVendorDifferences[] = {
 };
 
 TEST_F(NativeTest, AgreesWithSiliconSamples) {
-  std::ifstream in(std::string(CPUDIFF_SOURCE_DIR) + "/../shared/samples/silicon-1000.jsonl");
-  if (!in) GTEST_SKIP() << "no sample corpus at ../shared/samples";
+  const std::string path = std::string(CPUDIFF_SOURCE_DIR) + "/../shared/samples/silicon-1000.jsonl";
+  if (!std::ifstream(path)) GTEST_SKIP() << "no sample corpus at " << path;
   std::vector<TestCase> cases;
-  std::vector<nlohmann::json> expects;
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.empty()) continue;
-    nlohmann::json e;
-    const nlohmann::json j = nlohmann::json::parse(line);
-    cases.push_back(SampleCase(j, &e));
-    expects.push_back(e);
-  }
+  CorpusReadResult read = ReadCorpusFile(path, [&](TestCase&& tc) { cases.push_back(std::move(tc)); });
+  ASSERT_TRUE(read.errors.empty()) << read.errors[0].ToString();
   ASSERT_GE(cases.size(), 1000u);
   const bool intel = ProbeNative().version.find("Intel") != std::string::npos;
   // Twice: the second round shows that nothing depends on what ran before.
@@ -692,8 +605,7 @@ TEST_F(NativeTest, AgreesWithSiliconSamples) {
     std::vector<RunResult> r = RunAll(cases);
     int flag_diffs = 0;
     for (size_t i = 0; i < cases.size(); ++i) {
-      const nlohmann::json& e = expects[i];
-      SampleDiff d = CheckSample(cases[i], e, r[i]);
+      SampleDiff d = CheckSample(cases[i], r[i]);
       EXPECT_EQ(d.outcome, "") << cases[i].name;
       flag_diffs += !d.flags.empty();
       bool known = std::find_if(std::begin(kVendorDifferences), std::end(kVendorDifferences),
