@@ -26,23 +26,6 @@ using Json = nlohmann::ordered_json;
 constexpr size_t kMaxMemRows = 64;
 constexpr uint64_t kMemRowBytes = 8;
 
-std::string Hex(uint64_t v) {
-  char buf[24];
-  std::snprintf(buf, sizeof buf, "0x%" PRIx64, v);
-  return buf;
-}
-
-std::string HexBytes(const std::vector<uint8_t>& b) {
-  std::string s;
-  s.reserve(b.size() * 2);
-  static constexpr char kDigits[] = "0123456789abcdef";
-  for (uint8_t x : b) {
-    s += kDigits[x >> 4];
-    s += kDigits[x & 15];
-  }
-  return s;
-}
-
 // The status flags set in an RFLAGS value, for reading flag rows.
 std::string FlagNames(uint64_t rflags) {
   static constexpr std::pair<uint64_t, const char*> kFlags[] = {
@@ -249,7 +232,7 @@ void WriteCaseViewText(const CaseView& v, int64_t run_id, std::ostream& out) {
   TextTable info;
   if (!c.source.empty()) info.AddRow({"source", c.source});
   if (v.tc && !v.tc->generator.empty()) {
-    info.AddRow({"generator", v.tc->generator + ", seed " + Hex(v.tc->seed)});
+    info.AddRow({"generator", v.tc->generator + ", seed " + Hex64(v.tc->seed)});
   }
   if (v.tc && !v.tc->tags.empty()) {
     std::string tags;
@@ -263,7 +246,7 @@ void WriteCaseViewText(const CaseView& v, int64_t run_id, std::ostream& out) {
   }
   const TestCase& tc = *v.tc;
 
-  out << "\ncode at " << Hex(tc.code_addr) << " (" << tc.code.size() << " bytes):\n";
+  out << "\ncode at " << Hex64(tc.code_addr) << " (" << tc.code.size() << " bytes):\n";
   if (v.disassembly.empty()) {
     out << "  " << HexBytes(tc.code) << "  (no disassembly)\n";
   }
@@ -285,7 +268,7 @@ void WriteCaseViewText(const CaseView& v, int64_t run_id, std::ostream& out) {
     for (const MemRegion& m : tc.mem) {
       size_t n = m.data.size();
       while (n > 0 && m.data[n - 1] == 0) --n;
-      regions.AddRow({Hex(m.addr), std::to_string(m.size) + " bytes", PermString(m.perm),
+      regions.AddRow({Hex64(m.addr), std::to_string(m.size) + " bytes", PermString(m.perm),
                       n ? std::to_string(n) + " bytes of data" : "zero"});
     }
     regions.Print(out);
@@ -340,7 +323,7 @@ void WriteCaseViewText(const CaseView& v, int64_t run_id, std::ostream& out) {
       mheader.push_back("");
       TextTable m(mheader);
       for (const MemRow& r : v.mem) {
-        std::vector<std::string> cells = {Hex(r.addr), r.initial};
+        std::vector<std::string> cells = {Hex64(r.addr), r.initial};
         cells.insert(cells.end(), r.values.begin(), r.values.end());
         cells.push_back(r.differs ? "*" : "");
         m.AddRow(std::move(cells));
@@ -383,9 +366,9 @@ Json CaseViewJson(const CaseView& v) {
   if (v.tc) {
     const TestCase& tc = *v.tc;
     j["generator"] = tc.generator;
-    j["seed"] = Hex(tc.seed);
+    j["seed"] = Hex64(tc.seed);
     j["tags"] = tc.tags;
-    j["code_addr"] = Hex(tc.code_addr);
+    j["code_addr"] = Hex64(tc.code_addr);
     j["code"] = HexBytes(tc.code);
     j["disassembly"] = v.disassembly;
     Json init = Json::object();
@@ -396,7 +379,7 @@ Json CaseViewJson(const CaseView& v) {
     j["initial"] = init;
     Json regions = Json::array();
     for (const MemRegion& m : tc.mem) {
-      regions.push_back({{"addr", Hex(m.addr)}, {"size", m.size}, {"perm", PermString(m.perm)}});
+      regions.push_back({{"addr", Hex64(m.addr)}, {"size", m.size}, {"perm", PermString(m.perm)}});
     }
     j["regions"] = regions;
   }
@@ -425,7 +408,7 @@ Json CaseViewJson(const CaseView& v) {
   Json mem = Json::array();
   for (const MemRow& r : v.mem) {
     Json row;
-    row["addr"] = Hex(r.addr);
+    row["addr"] = Hex64(r.addr);
     row["initial"] = r.initial;
     Json vals = Json::object();
     for (size_t e = 0; e < v.results.size(); ++e) vals[v.results[e].engine] = r.values[e];

@@ -14,6 +14,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace cpudiff {
 
@@ -109,6 +110,10 @@ std::optional<std::string> ParseRegValue(int reg, std::string_view text, RegValu
 // Parses "0x..." (1..16 hex digits) into a 64-bit value.
 bool ParseHex64(std::string_view text, uint64_t* out);
 std::string Hex64(uint64_t v);
+// Bytes as hex digits without a prefix ("00ff"), and back (false on an odd
+// length or a non-hex digit).
+std::string HexBytes(std::span<const uint8_t> bytes);
+bool ParseHexBytes(std::string_view hex, std::vector<uint8_t>* out);
 
 // ---- Outcome --------------------------------------------------------------
 

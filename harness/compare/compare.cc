@@ -696,17 +696,10 @@ void AttributeAll(const Program& prog, uint64_t end_rip, uint64_t outcome_rip,
 
 // ---- Formatting helpers -------------------------------------------------------
 
-std::string HexBytes(const std::vector<uint8_t>& b) {
-  static const char kDigits[] = "0123456789abcdef";
-  std::string s;
-  size_t n = std::min(b.size(), kMaxMemValueBytes);
-  s.reserve(2 * n + 3);
-  for (size_t i = 0; i < n; ++i) {
-    s += kDigits[b[i] >> 4];
-    s += kDigits[b[i] & 15];
-  }
-  if (b.size() > n) s += "...";
-  return s;
+// A memory value for a Mismatch: hex bytes, cut after kMaxMemValueBytes.
+std::string MemValue(const std::vector<uint8_t>& b) {
+  const size_t n = std::min(b.size(), kMaxMemValueBytes);
+  return HexBytes(std::span(b).first(n)) + (b.size() > n ? "..." : "");
 }
 
 std::string MemField(uint64_t addr) {
@@ -801,7 +794,7 @@ void CompareMemory(const TestCase& tc, const RunResult& a, const RunResult& b,
   std::vector<uint8_t> va, vb;
   auto flush = [&] {
     if (va.empty()) return;
-    out->push_back({FieldKind::kMemory, MemField(run_start), HexBytes(va), HexBytes(vb)});
+    out->push_back({FieldKind::kMemory, MemField(run_start), MemValue(va), MemValue(vb)});
     va.clear();
     vb.clear();
   };
@@ -1114,8 +1107,8 @@ std::vector<Mismatch> CompareExpect(const TestCase& tc, const RunResult& got,
       bool unmapped = false;
       auto flush = [&] {
         if (va.empty()) return;
-        out.push_back({FieldKind::kMemory, MemField(run_start), HexBytes(va),
-                       unmapped ? "unmapped" : HexBytes(vb)});
+        out.push_back({FieldKind::kMemory, MemField(run_start), MemValue(va),
+                       unmapped ? "unmapped" : MemValue(vb)});
         va.clear();
         vb.clear();
         unmapped = false;

@@ -22,13 +22,6 @@ struct Reject {
   throw Reject{std::move(field), std::move(what)};
 }
 
-int HexNibble(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 const std::string& AsString(const Json& j, const std::string& field) {
   if (!j.is_string()) Fail(field, std::string("expected a string, got ") + j.type_name());
   return j.get_ref<const std::string&>();
@@ -277,28 +270,6 @@ void ParseCase(const Json& j, TestCase* tc) {
 
 }  // namespace
 
-std::string HexBytes(const uint8_t* p, size_t n) {
-  static const char kDigits[] = "0123456789abcdef";
-  std::string s(n * 2, '0');
-  for (size_t i = 0; i < n; ++i) {
-    s[2 * i] = kDigits[p[i] >> 4];
-    s[2 * i + 1] = kDigits[p[i] & 15];
-  }
-  return s;
-}
-
-bool ParseHexBytes(std::string_view hex, std::vector<uint8_t>* out) {
-  if (hex.size() % 2) return false;
-  out->resize(hex.size() / 2);
-  for (size_t i = 0; i < out->size(); ++i) {
-    int hi = HexNibble(hex[2 * i]);
-    int lo = HexNibble(hex[2 * i + 1]);
-    if (hi < 0 || lo < 0) return false;
-    (*out)[i] = static_cast<uint8_t>(hi << 4 | lo);
-  }
-  return true;
-}
-
 bool ParseCaseLine(std::string_view line, const std::string& where, TestCase* out,
                    CorpusError* err) {
   *out = TestCase{};
@@ -354,7 +325,7 @@ std::string WriteCaseLine(const TestCase& tc) {
   Json j = Json::object();
   j["v"] = kCorpusVersion;
   if (!tc.name.empty()) j["name"] = tc.name;
-  j["code"] = HexBytes(tc.code.data(), tc.code.size());
+  j["code"] = HexBytes(tc.code);
   if (tc.code_addr != kDefaultCodeAddr) j["code_addr"] = Hex64(tc.code_addr);
   const bool default_layout = IsDefaultLayout(tc.mem);
   const CpuState def = DefaultState(tc.code_addr, default_layout);
@@ -370,7 +341,7 @@ std::string WriteCaseLine(const TestCase& tc) {
       Json r = {{"addr", Hex64(m.addr)}, {"size", m.size}, {"perm", PermString(m.perm)}};
       size_t n = m.data.size();
       while (n > 0 && m.data[n - 1] == 0) --n;
-      if (n) r["data"] = HexBytes(m.data.data(), n);
+      if (n) r["data"] = HexBytes(std::span(m.data).first(n));
       mem.push_back(r);
     }
     j["mem"] = mem;
@@ -400,7 +371,7 @@ std::string WriteCaseLine(const TestCase& tc) {
     if (!tc.expect->mem.empty()) {
       Json em = Json::array();
       for (const MemBytes& mb : tc.expect->mem) {
-        em.push_back({{"addr", Hex64(mb.addr)}, {"data", HexBytes(mb.data.data(), mb.data.size())}});
+        em.push_back({{"addr", Hex64(mb.addr)}, {"data", HexBytes(mb.data)}});
       }
       e["mem"] = em;
     }

@@ -47,7 +47,4 @@ std::string WriteCaseLine(const TestCase& tc);
 // memory byte with `context` bytes around it (clipped to the region).
 Expect ExpectFromResult(const TestCase& tc, const RunResult& r, int context = 0);
 
-std::string HexBytes(const uint8_t* p, size_t n);
-bool ParseHexBytes(std::string_view hex, std::vector<uint8_t>* out);
-
 }  // namespace cpudiff
