@@ -276,6 +276,25 @@ TEST(QemuEngine, TimeoutInTheMiddleOfABatch) {
 // ("assertion failed: (IOPL(dc) == iopl)" in target/i386/tcg/translate.c:
 // the flags it computes spill into IOPL). The case becomes `crash`, qemu is
 // restarted and the rest of the batch runs.
+// qemu-x86_64 7.2 leaves DF set when it enters a signal handler (Linux
+// clears it); the runner must not depend on that.
+TEST(QemuEngine, DirectionFlagOfOneCaseDoesNotReachTheNext) {
+  SKIP_WITHOUT_QEMU();
+  auto q = MakeQemu();
+  TestCase set_df = MakeCase({0xfd, 0xf4});  // std ; hlt (ends by the #GP)
+  TestCase next = MakeCase({0x90});          // nop
+  for (int g = 0; g < 16; ++g) next.init.gpr[g] = 0x1111111111111111ull * (g % 15 + 1);
+  next.init.gpr[kRsp] = kStack + 0xff0;
+  std::vector<RunResult> r = RunAll(*q, {set_df, next, set_df, next});
+  for (int i : {1, 3}) {
+    SCOPED_TRACE(i);
+    ASSERT_EQ(r[i].outcome.kind, OutcomeKind::kHalt) << FormatOutcome(r[i].outcome);
+    for (int g = 0; g < 16; ++g) EXPECT_EQ(r[i].state.gpr[g], next.init.gpr[g]) << g;
+    EXPECT_EQ(r[i].state.rflags & kFlagDF, 0u);
+  }
+  EXPECT_NE(r[0].state.rflags & kFlagDF, 0u);
+}
+
 TEST(QemuEngine, QemuCrashIsRecovered) {
   SKIP_WITHOUT_QEMU();
   auto q = MakeQemu();
@@ -284,9 +303,13 @@ TEST(QemuEngine, QemuCrashIsRecovered) {
     TestCase tc = MakeCase({0x48, 0xff, 0xc0});  // inc rax
     tc.init.gpr[kRax] = static_cast<uint64_t>(i);
     if (i == 4) {
-      tc.code = {0xf3, 0x0f, 0x38, 0xf6, 0xe8};  // adox ebp, eax
+      // adox ebp, eax ; hlt
+      tc.code = {0xf3, 0x0f, 0x38, 0xf6, 0xe8, 0xf4};
       // QEMU adds the full 64-bit registers: the carry it then moves
-      // into OF is 3 here, and its upper bit lands in IOPL.
+      // into OF is 3 here, and its upper bit lands in IOPL; QEMU aborts
+      // when such a state goes through its exception path (here the #GP of
+      // the explicit HLT: a case ending at its appended HLT may end by the
+      // runner's stub instead, without an exception).
       tc.init.gpr[kRax] = 0x0000000280000000;
       tc.init.gpr[kRbp] = 0x0000000180000000;
       tc.init.rflags = 0xa13;
@@ -420,16 +443,14 @@ TEST(QemuContainment, QemuSeesNothingWritable) {
   EXPECT_NE(status.find("NoNewPrivs:\t1"), std::string::npos);
 }
 
-// Throughput on non-faulting cases of 8 instructions, with the corpus
-// default layout (2 x 64 KiB writable) and with 2 x 4 KiB, every case with
-// its own code (QEMU translates each one) or all sharing it. Prints the
-// rates; asserts only a floor far below them so that a loaded machine does
-// not fail it. CPUDIFF_QEMU_SPEED_CASES sets the number of cases.
-TEST(QemuSpeed, NonFaultingCases) {
+// Many non-faulting cases of 8 instructions, with the corpus default layout
+// (2 x 64 KiB writable) and with 2 x 4 KiB, every case with its own code at
+// the same address (QEMU must drop its stale translations each time) or all
+// sharing it. Speed is measured by `cpudiff bench`, not here.
+TEST(QemuManyCases, NewCodeAtTheSameAddressEveryCase) {
   SKIP_WITHOUT_QEMU();
   auto q = MakeQemu();
-  const char* env = getenv("CPUDIFF_QEMU_SPEED_CASES");
-  const int n = env ? atoi(env) : 5000;
+  const int n = 1000;
   for (uint64_t region : {kPageSize, kDefaultDataSize}) {
     for (bool shared_code : {true, false}) {
       std::vector<TestCase> cases;
@@ -450,21 +471,12 @@ TEST(QemuSpeed, NonFaultingCases) {
         tc.init.gpr[kRdi] = kData + 8 * (i % 64);
         cases.push_back(tc);
       }
-      RunAll(*q, {cases[0]});  // warm up
-      auto start = std::chrono::steady_clock::now();
       std::vector<RunResult> r = RunAll(*q, cases);
-      double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      double rate = static_cast<double>(cases.size()) / s;
-      std::printf(
-          "[ qemu speed ] 2 x %llu KiB, %s code: %.0f cases/s (%zu cases, %.3f s)\n",
-          static_cast<unsigned long long>(region / 1024), shared_code ? "shared" : "new", rate,
-          cases.size(), s);
       for (size_t i = 0; i < cases.size(); ++i) {
         ASSERT_EQ(r[i].outcome.kind, OutcomeKind::kHalt) << i << FormatOutcome(r[i].outcome);
         uint64_t imm = cases[i].code[1] | (uint64_t{cases[i].code[2]} << 8);
         ASSERT_EQ(r[i].state.gpr[kRdx], imm + 1) << i;
       }
-      EXPECT_GT(rate, 200.0);
     }
   }
 }

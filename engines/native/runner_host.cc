@@ -1,6 +1,8 @@
 #include "engines/embed.h"
 #include "engines/native/runner_host.h"
 
+#include "engines/native/stub_end.h"
+
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -83,7 +85,7 @@ struct CaseCost {
 };
 CaseCost CostOf(const TestCase& tc) {
   CaseCost c;
-  c.data = AlignUp(tc.code.size() + 1, kDataAlign);
+  c.data = AlignUp(tc.code.size() + kStubMaxBytes, kDataAlign);
   for (const MemRegion& m : tc.mem) {
     c.data += AlignUp(TrimmedSize(m.data), kDataAlign);
     if (m.perm & kPermW) c.pages += m.size / kPageSize;
@@ -107,7 +109,9 @@ struct RunnerHost::Impl {
   int wait_status = 0;
   bool reaped = false;
   bool fsgsbase = false;
+  uint64_t exit_addr = 0;  // the runner's case_exit
   uint64_t restarts = 0;
+  uint64_t stub_ends = 0;
   uint64_t next_seq = 1;
   // Progress watch for the wall-time limit.
   uint64_t seen_progress = 0;
@@ -227,6 +231,7 @@ struct RunnerHost::Impl {
       throw std::runtime_error("native runner did not start: " + why);
     }
     fsgsbase = ready.count != 0;
+    exit_addr = shm->header.exit_addr;
     last_reply = Clock::now();
   }
 
@@ -331,15 +336,23 @@ struct RunnerHost::Impl {
       init.reserved = 0;
       std::memcpy(&in.init, &init, sizeof(init));
       in.num_regions = static_cast<uint32_t>(tc.mem.size() + 1);
-      // Region 0: the code, one HLT, zeros.
+      // Region 0: the code, one HLT (or the end stub), zeros.
       RunnerRegionIn& code = in.regions[0];
       code.addr = tc.code_addr;
       code.size = PageCeil(tc.code.size() + 1);
       code.perm = kPermR | kPermX;
       code.data_off = data_used;
-      code.data_len = tc.code.size() + 1;
+      in.end_addr = tc.code_addr + tc.code.size();
       if (!tc.code.empty()) std::memcpy(s.data + data_used, tc.code.data(), tc.code.size());
-      s.data[data_used + tc.code.size()] = kHltByte;
+      uint8_t* end = s.data + data_used + tc.code.size();
+      if (opt.stub_end && exit_addr != 0 && MayEndByStub(tc, code.size)) {
+        code.data_len =
+            tc.code.size() + WriteStub(in.end_addr, exit_addr, std::span(end, kStubMaxBytes));
+        ++stub_ends;
+      } else {
+        *end = kHltByte;
+        code.data_len = tc.code.size() + 1;
+      }
       data_used += AlignUp(code.data_len, kDataAlign);
       for (size_t r = 0; r < tc.mem.size(); ++r) {
         const MemRegion& m = tc.mem[r];
@@ -559,6 +572,9 @@ struct RunnerHost::Impl {
 
 RunnerHost::RunnerHost(RunnerOptions options) : impl_(std::make_unique<Impl>()) {
   impl_->opt = std::move(options);
+  // For checking an engine's own HLT path, or the stub analysis itself.
+  const char* hlt_end = getenv("CPUDIFF_HLT_END");
+  if (hlt_end && *hlt_end && std::string_view(hlt_end) != "0") impl_->opt.stub_end = false;
   impl_->CreateShm();
   impl_->Start();
 }
@@ -576,6 +592,7 @@ void RunnerHost::Run(std::span<const TestCase* const> cases, std::span<RunResult
 pid_t RunnerHost::pid() const { return impl_->pid; }
 uint64_t RunnerHost::restarts() const { return impl_->restarts; }
 bool RunnerHost::fsgsbase() const { return impl_->fsgsbase; }
+uint64_t RunnerHost::stub_ends() const { return impl_->stub_ends; }
 
 std::string RunnerHost::CheckCase(const TestCase& tc, bool fsgsbase) {
   if (tc.mem.size() + 1 > kRunnerMaxRegions) {

@@ -55,6 +55,11 @@ struct RunnerOptions {
   // What the process is called in crash reasons ("runner killed by signal
   // 6 (Aborted)"), e.g. "qemu" when the runner runs under qemu-x86_64.
   std::string process_name = "runner";
+  // End a case by a jump to the runner instead of its HLT where the case
+  // cannot tell the difference (engines/native/stub_end.h): the same result
+  // without a kernel round trip. Off: every case ends at its HLT; the
+  // environment variable CPUDIFF_HLT_END=1 turns it off for every runner.
+  bool stub_end = true;
 };
 
 // The embedded runner executable (a static x86-64 ELF), e.g. to write it to a
@@ -82,6 +87,8 @@ class RunnerHost {
   uint64_t restarts() const;
   // Whether the runner sets FS/GS bases with wrfsbase (else arch_prctl).
   bool fsgsbase() const;
+  // How many cases were sent with the end stub instead of the HLT.
+  uint64_t stub_ends() const;
 
   // Why `tc` cannot run on the runner at all (bad or too large a layout), or
   // empty when it can.

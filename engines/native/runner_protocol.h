@@ -19,7 +19,7 @@
 #include <stdint.h>
 
 #define CPUDIFF_RUNNER_MAGIC 0x31726e7566666463ull /* "cdffunr1" */
-#define CPUDIFF_RUNNER_VERSION 1u
+#define CPUDIFF_RUNNER_VERSION 2u
 
 /* File descriptors the runner finds at start (the host closes all others). */
 #define kRunnerCmdFd 3   /* host -> runner: struct RunnerCmd */
@@ -70,6 +70,10 @@ struct RunnerRegionIn {
 
 struct RunnerCaseIn {
   uint64_t seq; /* host's sequence number, echoed in progress */
+  /* Where the code ends: the address of the appended HLT, or of the jump
+   * to the runner's exit routine that the host put there instead (see
+   * engines/native/stub_end.h). A case ending there reports this RIP. */
+  uint64_t end_addr;
   struct RunnerCpuState init;
   uint32_t num_regions; /* regions[0] is the code region */
   uint32_t pad;
@@ -116,6 +120,9 @@ struct RunnerHeader {
   uint32_t flags;
   /* Written by the runner: seq of the case it is running now (release). */
   uint64_t progress;
+  /* Written by the runner at start-up: the routine that a case's end stub
+   * jumps to. */
+  uint64_t exit_addr;
   /* Written by the runner before it gives up: what went wrong. */
   char fail_reason[232];
 };

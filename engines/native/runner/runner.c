@@ -11,13 +11,17 @@
  *   dispatch() -> prepare() maps the case's regions (only when the layout
  *   changed), brings their contents to the initial image (only pages that
  *   can differ), touches every page, then enter_case loads the full state
- *   and jumps to the case. The case ends with a fault (HLT is #GP) whose
- *   signal lands in on_signal(), which saves the end state from the
- *   ucontext, reports changed pages, and calls dispatch() again without
- *   returning: the signal frame is simply abandoned (SA_NODEFER keeps the
- *   signals unblocked, and the next fault starts a new frame at the top of
- *   the alternate stack). This saves an rt_sigreturn per case, about half
- *   the kernel work.
+ *   and jumps to the case. The case ends in one of two ways:
+ *   - a fault (HLT is #GP) whose signal lands in on_signal(), which saves
+ *     the end state from the ucontext, reports changed pages, and calls
+ *     dispatch() again without returning: the signal frame is simply
+ *     abandoned (SA_NODEFER keeps the signals unblocked, and the next fault
+ *     starts a new frame at the top of the alternate stack). This saves an
+ *     rt_sigreturn per case, about half the kernel work.
+ *   - a jump to case_exit, which the host puts at the end of the code in
+ *     place of the HLT when the case provably cannot tell the difference
+ *     (engines/native/stub_end.h): the state is saved by hand-written code
+ *     without entering the kernel at all.
  *
  * Build flags (engines/native/CMakeLists.txt): -nostdlib -static
  * -ffreestanding -fno-tree-loop-distribute-patterns -fno-stack-protector
@@ -240,6 +244,8 @@ static NORETURN void early_exit(int code) {
 
 /* The state enter_case loads; the layout is RunnerCpuState (offsets below). */
 struct RunnerCpuState g_enter __attribute__((aligned(64)));
+/* The state case_exit saves; same layout. */
+struct RunnerCpuState g_exit __attribute__((aligned(64)));
 
 static int g_fsgsbase;          /* wrfsbase & co. usable (HWCAP2_FSGSBASE) */
 static uint64_t g_cur_fs, g_cur_gs; /* bases as set, when not using fsgsbase */
@@ -262,7 +268,8 @@ static uint64_t g_ndirty;
 
 /* Alternate signal stack: large enough for an AVX-512 xsave frame plus the
  * handler. A case may point RSP anywhere, so signals never use it. */
-static uint8_t g_sigstack[256 * 1024] __attribute__((aligned(64)));
+#define kSigstackSize (256 * 1024)
+uint8_t g_sigstack[kSigstackSize] __attribute__((aligned(64)));
 
 extern char __executable_start[], _etext[];
 
@@ -523,6 +530,9 @@ _Static_assert(offsetof(struct RunnerCpuState, xmm) == 144, "layout");
 _Static_assert(offsetof(struct RunnerCpuState, mxcsr) == 400, "layout");
 
 static NORETURN void dispatch(void);
+static NORETURN void finish_case(const struct RunnerCaseIn* in, struct RunnerCaseOut* out,
+                                 struct RunnerSlot* slot);
+void case_exit(void) NORETURN;
 
 static int is_legacy_or_rex_prefix(uint8_t b) {
   return b == 0x66 || b == 0x67 || b == 0xf0 || b == 0xf2 || b == 0xf3 || b == 0x2e ||
@@ -537,6 +547,8 @@ static const uint8_t* opcode_at(uint64_t rip) {
   for (int i = 0; i < 14 && is_legacy_or_rex_prefix(*p); ++i) ++p;
   return p;
 }
+
+static void save_bases(struct RunnerCpuState* s);
 
 static void save_state(struct RunnerCpuState* s, const struct KSigcontext* mc) {
   s->gpr[0] = mc->rax;
@@ -564,6 +576,10 @@ static void save_state(struct RunnerCpuState* s, const struct KSigcontext* mc) {
       s->xmm[i][1] = mc->fpstate->xmm[i][1];
     }
   }
+  save_bases(s);
+}
+
+static void save_bases(struct RunnerCpuState* s) {
   s->reserved = 0;
   if (g_fsgsbase) {
     uint64_t fs, gs;
@@ -591,9 +607,12 @@ static uint32_t derive_vector(int sig, int code) {
 }
 
 static void on_signal(int sig, struct KSiginfo* si, struct KUcontext* uc) {
-  /* The kernel clears DF, TF and RF for a handler but not AC: with a case's
-   * AC still set, any misaligned access of the runner would raise #AC. */
-  __asm__ volatile("pushfq\n\tandq $~0x40000, (%%rsp)\n\tpopfq" : : : "memory", "cc");
+  /* Linux clears DF, TF and RF for a handler but not AC: with a case's AC
+   * still set, any misaligned access of the runner would raise #AC. And
+   * qemu-x86_64 7.2 does not clear DF: a case that ended with DF set made
+   * the runner's own string copies (gcc inlines struct copies as rep movs)
+   * run backwards and load the next case with garbage. Clear both. */
+  __asm__ volatile("pushfq\n\tandq $~0x40400, (%%rsp)\n\tpopfq" : : : "memory", "cc");
   struct KSigcontext* mc = &uc->mc;
   if (!g_running || (mc->rip >= (uint64_t)__executable_start && mc->rip < (uint64_t)_etext)) {
     fatal3("runner fault: signal, rip, addr", (uint64_t)sig, mc->rip, si->addr);
@@ -637,6 +656,12 @@ static void on_signal(int sig, struct KSiginfo* si, struct KUcontext* uc) {
       }
     }
   }
+  finish_case(in, out, slot);
+}
+
+/* Reports the changed pages, publishes the result and runs the next case. */
+static NORETURN void finish_case(const struct RunnerCaseIn* in, struct RunnerCaseOut* out,
+                                 struct RunnerSlot* slot) {
   if (!collect_pages(in, out, slot)) {
     out->status = kRunnerOutputFull;
     unmap_all(); /* the dirty list is incomplete: start the next case afresh */
@@ -646,6 +671,79 @@ static void on_signal(int sig, struct KSiginfo* si, struct KUcontext* uc) {
   g_index++;
   dispatch();
 }
+
+/* A case reached the stub at its end: case_exit saved everything but the
+ * segment bases into g_exit. The RIP is where the HLT would have been. */
+NORETURN void stub_exit(void) {
+  g_running = 0;
+  struct RunnerSlot* slot = &g_shm->slots[g_slot];
+  const struct RunnerCaseIn* in = &slot->in[g_index];
+  struct RunnerCaseOut* out = &slot->out[g_index];
+  out->state = g_exit;
+  out->state.rip = in->end_addr;
+  save_bases(&out->state);
+  out->status = kRunnerHalt;
+  out->vector = 0;
+  out->has_error_code = 0;
+  out->error_code = 0;
+  out->has_addr = 0;
+  out->addr = 0;
+  out->detail = 0;
+  finish_case(in, out, slot);
+}
+
+/* The end stub's target. Saves the case's registers without touching its
+ * memory (a case may point RSP anywhere), moves to the top of the signal
+ * stack (no signal frame is live while a case runs), clears AC and DF (the
+ * C code below assumes both clear) and goes on in stub_exit. Offsets follow
+ * RunnerCpuState as in enter_case. */
+__asm__(
+    ".text\n"
+    ".globl case_exit\n"
+    "case_exit:\n"
+    "  mov %rsp, g_exit+32(%rip)\n"
+    "  lea g_sigstack+262144(%rip), %rsp\n"
+    "  mov %rax, g_exit+0(%rip)\n"
+    "  mov %rcx, g_exit+8(%rip)\n"
+    "  mov %rdx, g_exit+16(%rip)\n"
+    "  mov %rbx, g_exit+24(%rip)\n"
+    "  mov %rbp, g_exit+40(%rip)\n"
+    "  mov %rsi, g_exit+48(%rip)\n"
+    "  mov %rdi, g_exit+56(%rip)\n"
+    "  mov %r8, g_exit+64(%rip)\n"
+    "  mov %r9, g_exit+72(%rip)\n"
+    "  mov %r10, g_exit+80(%rip)\n"
+    "  mov %r11, g_exit+88(%rip)\n"
+    "  mov %r12, g_exit+96(%rip)\n"
+    "  mov %r13, g_exit+104(%rip)\n"
+    "  mov %r14, g_exit+112(%rip)\n"
+    "  mov %r15, g_exit+120(%rip)\n"
+    "  pushfq\n"
+    "  pop %rax\n"
+    "  mov %rax, g_exit+136(%rip)\n"
+    "  and $~0x40400, %rax\n"
+    "  push %rax\n"
+    "  popfq\n"
+    "  movdqu %xmm0, g_exit+144(%rip)\n"
+    "  movdqu %xmm1, g_exit+160(%rip)\n"
+    "  movdqu %xmm2, g_exit+176(%rip)\n"
+    "  movdqu %xmm3, g_exit+192(%rip)\n"
+    "  movdqu %xmm4, g_exit+208(%rip)\n"
+    "  movdqu %xmm5, g_exit+224(%rip)\n"
+    "  movdqu %xmm6, g_exit+240(%rip)\n"
+    "  movdqu %xmm7, g_exit+256(%rip)\n"
+    "  movdqu %xmm8, g_exit+272(%rip)\n"
+    "  movdqu %xmm9, g_exit+288(%rip)\n"
+    "  movdqu %xmm10, g_exit+304(%rip)\n"
+    "  movdqu %xmm11, g_exit+320(%rip)\n"
+    "  movdqu %xmm12, g_exit+336(%rip)\n"
+    "  movdqu %xmm13, g_exit+352(%rip)\n"
+    "  movdqu %xmm14, g_exit+368(%rip)\n"
+    "  movdqu %xmm15, g_exit+384(%rip)\n"
+    "  stmxcsr g_exit+400(%rip)\n"
+    "  call stub_exit\n"
+    "  hlt\n");
+_Static_assert(kSigstackSize == 262144, "case_exit's stack top");
 
 static NORETURN void dispatch(void) {
   for (;;) {
@@ -784,7 +882,7 @@ NORETURN void runner_main(uint64_t* sp) {
            MAP_SHARED | MAP_FIXED, g_arena_fd, 0);
   if (r != (long)kRunnerArenaAddr) fatal("mmap(arena) failed", (uint64_t)r);
 
-  struct KStack ss = {g_sigstack, 0, 0, sizeof(g_sigstack)};
+  struct KStack ss = {g_sigstack, 0, 0, kSigstackSize};
   r = rsys(__NR_sigaltstack, (long)&ss, 0, 0, 0, 0, 0);
   if (r != 0) fatal("sigaltstack failed", (uint64_t)r);
   static const int kSignals[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS};
@@ -799,6 +897,7 @@ NORETURN void runner_main(uint64_t* sp) {
 
   if (!(g_shm->header.flags & kRunnerFlagNoSeccomp)) install_seccomp();
 
+  g_shm->header.exit_addr = (uint64_t)case_exit;
   struct RunnerReply ready = {kRunnerReadySlot, g_fsgsbase ? 1u : 0u};
   write_all(kRunnerReplyFd, &ready, sizeof(ready));
   dispatch();
