@@ -1,6 +1,11 @@
 #include "engines/engine.h"
 
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <stdexcept>
+#include <string>
 
 #include "engines/native/native_engine.h"
 #include "engines/qemu/qemu_engine.h"
@@ -10,6 +15,15 @@ namespace cpudiff {
 namespace {
 
 Availability NotBuiltYet() { return {false, "not built yet", ""}; }
+// The KVM engine is not built yet; say as well whether this host could run it.
+Availability ProbeKvmHost() {
+  if (access("/dev/kvm", R_OK | W_OK) != 0) {
+    return {false, std::string("not built yet; this host has no usable /dev/kvm (") +
+                       strerror(errno) + ")",
+            ""};
+  }
+  return NotBuiltYet();
+}
 std::unique_ptr<Engine> CannotCreate(const EngineOptions&) {
   throw std::runtime_error("engine not built yet");
 }
@@ -18,7 +32,7 @@ constexpr EngineDesc kEngines[] = {
     {"emulator", EngineKind::kEmulation, "in-house x86-64 interpreter", NotBuiltYet, CannotCreate},
     {"translator", EngineKind::kTranslation, "in-house dynamic binary translator", NotBuiltYet,
      CannotCreate},
-    {"kvm", EngineKind::kVirtualization, "KVM guest, test code at CPL3", NotBuiltYet,
+    {"kvm", EngineKind::kVirtualization, "KVM guest, test code at CPL3", ProbeKvmHost,
      CannotCreate},
     {"native", EngineKind::kNative, "host CPU, sandboxed child process", ProbeNative,
      CreateNativeEngine},
