@@ -1,6 +1,7 @@
 #include "engines/engine.h"
 
 #include <stdexcept>
+#include <utility>
 
 #include "engines/native/native_engine.h"
 #include "engines/qemu/qemu_engine.h"
@@ -14,41 +15,71 @@ std::unique_ptr<Engine> CannotCreate(const EngineOptions&) {
   throw std::runtime_error("engine not built yet");
 }
 
-constexpr EngineDesc kEngines[] = {
+const EngineDesc kEngines[] = {
     {"emulator", EngineKind::kEmulation, "in-house x86-64 interpreter", NotBuiltYet, CannotCreate},
     {"translator", EngineKind::kTranslation, "in-house dynamic binary translator", NotBuiltYet,
      CannotCreate},
-    {"kvm", EngineKind::kVirtualization, "KVM guest, test code at CPL3", NotBuiltYet,
-     CannotCreate},
+    {"kvm", EngineKind::kVirtualization, "KVM guest, test code at CPL3", NotBuiltYet, CannotCreate},
     {"native", EngineKind::kNative, "host CPU, sandboxed child process", ProbeNative,
      CreateNativeEngine},
     {"unicorn", EngineKind::kReference, "Unicorn Engine 2 (QEMU TCG as a library)", ProbeUnicorn,
      CreateUnicornEngine},
-    {"qemu", EngineKind::kReference, "QEMU user mode (qemu-x86_64), long-lived process",
-     ProbeQemu, CreateQemuEngine},
+    {"qemu", EngineKind::kReference, "QEMU user mode (qemu-x86_64), long-lived process", ProbeQemu,
+     CreateQemuEngine},
 };
 
 }  // namespace
 
 uint32_t ObserveBitForRegister(int reg) {
   switch (Registers()[reg].kind) {
-    case RegKind::kGpr: return kObserveGprs;
-    case RegKind::kRip: return kObserveRip;
-    case RegKind::kRflags: return kObserveRflags;
-    case RegKind::kXmm: return kObserveXmm;
-    case RegKind::kMxcsr: return kObserveMxcsr;
-    case RegKind::kSegBase: return kObserveSegBases;
+    case RegKind::kGpr:
+      return kObserveGprs;
+    case RegKind::kRip:
+      return kObserveRip;
+    case RegKind::kRflags:
+      return kObserveRflags;
+    case RegKind::kXmm:
+      return kObserveXmm;
+    case RegKind::kMxcsr:
+      return kObserveMxcsr;
+    case RegKind::kSegBase:
+      return kObserveSegBases;
   }
   return 0;
 }
 
+std::string ObserveNames(uint32_t mask) {
+  if ((mask & kObserveAll) == kObserveAll) return "all";
+  static constexpr std::pair<uint32_t, const char*> kNames[] = {
+      {kObserveGprs, "gprs"},
+      {kObserveRip, "rip"},
+      {kObserveRflags, "rflags"},
+      {kObserveXmm, "xmm"},
+      {kObserveMxcsr, "mxcsr"},
+      {kObserveSegBases, "seg-bases"},
+      {kObserveMemory, "memory"},
+      {kObserveErrorCode, "error-code"},
+      {kObserveFaultAddr, "fault-addr"},
+  };
+  std::string s;
+  for (const auto& [bit, name] : kNames) {
+    if (mask & bit) s += (s.empty() ? "" : ",") + std::string(name);
+  }
+  return s.empty() ? "none" : s;
+}
+
 std::string_view EngineKindName(EngineKind k) {
   switch (k) {
-    case EngineKind::kEmulation: return "emulation";
-    case EngineKind::kTranslation: return "translation";
-    case EngineKind::kVirtualization: return "virtualization";
-    case EngineKind::kNative: return "native";
-    case EngineKind::kReference: return "reference";
+    case EngineKind::kEmulation:
+      return "emulation";
+    case EngineKind::kTranslation:
+      return "translation";
+    case EngineKind::kVirtualization:
+      return "virtualization";
+    case EngineKind::kNative:
+      return "native";
+    case EngineKind::kReference:
+      return "reference";
   }
   return "?";
 }
