@@ -1,4 +1,3 @@
-#include "engines/embed.h"
 #include "engines/native/runner_host.h"
 
 #include <fcntl.h>
@@ -20,6 +19,7 @@
 #include <mutex>
 #include <stdexcept>
 
+#include "engines/embed.h"
 #include "engines/native/runner_protocol.h"
 
 namespace cpudiff {
@@ -50,7 +50,8 @@ int RunnerExeFd() {
   static std::once_flag once;
   static int fd = -1;
   static std::string error;
-  std::call_once(once, [] { fd = SealedMemfd("cpudiff-native-runner", NativeRunnerImage(), &error); });
+  std::call_once(once,
+                 [] { fd = SealedMemfd("cpudiff-native-runner", NativeRunnerImage(), &error); });
   if (fd < 0) throw std::runtime_error("native runner: " + error);
   return fd;
 }
@@ -83,7 +84,8 @@ struct CaseCost {
 };
 CaseCost CostOf(const TestCase& tc) {
   CaseCost c;
-  c.data = AlignUp(tc.code.size() + 1, kDataAlign);
+  // Room for the exit jump (kRunnerExitJumpLen) whether it is used or not.
+  c.data = AlignUp(tc.code.size() + kRunnerExitJumpLen, kDataAlign);
   for (const MemRegion& m : tc.mem) {
     c.data += AlignUp(TrimmedSize(m.data), kDataAlign);
     if (m.perm & kPermW) c.pages += m.size / kPageSize;
@@ -107,6 +109,7 @@ struct RunnerHost::Impl {
   int wait_status = 0;
   bool reaped = false;
   bool fsgsbase = false;
+  uint64_t exit_stub_addr = 0;
   uint64_t restarts = 0;
   uint64_t next_seq = 1;
   // Progress watch for the wall-time limit.
@@ -143,7 +146,11 @@ struct RunnerHost::Impl {
     h.magic = CPUDIFF_RUNNER_MAGIC;
     h.version = CPUDIFF_RUNNER_VERSION;
     h.flags = (opt.seccomp ? 0 : kRunnerFlagNoSeccomp) |
-              (opt.command_prefix.empty() ? 0 : kRunnerFlagRemapExec);
+              (opt.command_prefix.empty() ? 0 : kRunnerFlagRemapExec) |
+              (opt.exit_stub ? kRunnerFlagExitStub : 0) |
+              (opt.derive_vector ? kRunnerFlagDeriveVector : 0) |
+              (opt.discard_translations ? kRunnerFlagDiscardTranslations : 0);
+    h.exit_stub = 0;
     __atomic_store_n(&h.progress, 0, __ATOMIC_RELEASE);
     std::memset(h.fail_reason, 0, sizeof(h.fail_reason));
     seen_progress = 0;
@@ -164,7 +171,10 @@ struct RunnerHost::Impl {
     std::vector<char*> argv;
     for (std::string& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
-    char* envp[] = {nullptr};
+    std::vector<std::string> env = opt.env;
+    std::vector<char*> envp;
+    for (std::string& e : env) envp.push_back(e.data());
+    envp.push_back(nullptr);
     const bool direct = opt.command_prefix.empty();
     const rlim_t nofile = direct ? 16 : 256;
     const rlim_t as_limit = opt.address_space_limit;
@@ -210,9 +220,9 @@ struct RunnerHost::Impl {
         setrlimit(RLIMIT_AS, &as);
       }
       if (direct) {
-        syscall(SYS_execveat, kExeFdInChild, "", argv.data(), envp, AT_EMPTY_PATH);
+        syscall(SYS_execveat, kExeFdInChild, "", argv.data(), envp.data(), AT_EMPTY_PATH);
       } else {
-        execve(exe_path.c_str(), argv.data(), envp);
+        execve(exe_path.c_str(), argv.data(), envp.data());
       }
       _exit(127);
     }
@@ -227,6 +237,11 @@ struct RunnerHost::Impl {
       throw std::runtime_error("native runner did not start: " + why);
     }
     fsgsbase = ready.count != 0;
+    exit_stub_addr = __atomic_load_n(&shm->header.exit_stub, __ATOMIC_ACQUIRE);
+    if (opt.exit_stub && exit_stub_addr == 0) {
+      Stop();
+      throw std::runtime_error("native runner did not publish its exit stub");
+    }
     last_reply = Clock::now();
   }
 
@@ -331,15 +346,23 @@ struct RunnerHost::Impl {
       init.reserved = 0;
       std::memcpy(&in.init, &init, sizeof(init));
       in.num_regions = static_cast<uint32_t>(tc.mem.size() + 1);
-      // Region 0: the code, one HLT, zeros.
+      // Region 0: the code, one HLT (or the exit jump), zeros.
       RunnerRegionIn& code = in.regions[0];
+      const uint64_t end_len = opt.exit_stub ? kRunnerExitJumpLen : 1;
       code.addr = tc.code_addr;
-      code.size = PageCeil(tc.code.size() + 1);
+      code.size = PageCeil(tc.code.size() + end_len);
       code.perm = kPermR | kPermX;
       code.data_off = data_used;
-      code.data_len = tc.code.size() + 1;
+      code.data_len = tc.code.size() + end_len;
       if (!tc.code.empty()) std::memcpy(s.data + data_used, tc.code.data(), tc.code.size());
-      s.data[data_used + tc.code.size()] = kHltByte;
+      uint8_t* end = s.data + data_used + tc.code.size();
+      if (opt.exit_stub) {
+        const uint8_t jump[6] = {0xff, 0x25, 0, 0, 0, 0};  // jmp *0(%rip)
+        std::memcpy(end, jump, sizeof(jump));
+        std::memcpy(end + sizeof(jump), &exit_stub_addr, 8);
+      } else {
+        end[0] = kHltByte;
+      }
       data_used += AlignUp(code.data_len, kDataAlign);
       for (size_t r = 0; r < tc.mem.size(); ++r) {
         const MemRegion& m = tc.mem[r];
@@ -370,6 +393,7 @@ struct RunnerHost::Impl {
     // program never sees it, and it is not part of the compared state.
     r->state.rflags &= ~kFlagRF;
     r->ns = ns;
+    r->unobserved = o.detail == kRunnerEndedByStub ? 0 : opt.unobserved_at_signal;
     switch (o.status) {
       case kRunnerHalt:
         r->outcome = Outcome::Halt();
@@ -389,6 +413,7 @@ struct RunnerHost::Impl {
         break;
       }
       case kRunnerSetupFailed:
+        r->unobserved = 0;
         r->outcome = Outcome::Unsupported("native runner cannot map the case's regions: " +
                                           std::string(std::strerror(static_cast<int>(-o.detail))));
         r->state = (*cases_)[f.idx[j]]->init;
@@ -576,6 +601,18 @@ void RunnerHost::Run(std::span<const TestCase* const> cases, std::span<RunResult
 pid_t RunnerHost::pid() const { return impl_->pid; }
 uint64_t RunnerHost::restarts() const { return impl_->restarts; }
 bool RunnerHost::fsgsbase() const { return impl_->fsgsbase; }
+
+std::string RunnerHost::CheckExitStubRoom(const TestCase& tc) {
+  const uint64_t end = tc.code_addr + PageCeil(tc.code.size() + kRunnerExitJumpLen);
+  for (const MemRegion& m : tc.mem) {
+    if (m.addr < end && m.addr + m.size > tc.code_addr) {
+      return "no room for the exit jump after the code: region " + Hex64(m.addr) +
+             " starts right after it";
+    }
+  }
+  if (end > kUserAddrLimit) return "no room for the exit jump after the code";
+  return {};
+}
 
 std::string RunnerHost::CheckCase(const TestCase& tc, bool fsgsbase) {
   if (tc.mem.size() + 1 > kRunnerMaxRegions) {

@@ -45,6 +45,26 @@
  * caches translations per guest page (QEMU) does not see writes made through
  * the arena alias, but drops its translations when the range is mapped. */
 #define kRunnerFlagRemapExec 2u
+/* End a case by a jump to the runner's exit stub instead of the HLT fault:
+ * the host puts kRunnerExitJump after the code (an absolute jump to
+ * RunnerHeader.exit_stub) where the HLT would be. For translators whose
+ * signal frames lose state (Valgrind: RFLAGS 0, no XMM or MXCSR). */
+#define kRunnerFlagExitStub 4u
+/* The signal frame's trap number is not the vector (Valgrind leaves it 0):
+ * derive the vector from the signal and si_code, the #PF address from
+ * si_addr. */
+#define kRunnerFlagDeriveVector 8u
+/* Before every case, ask Valgrind to discard its translations of the
+ * case's executable regions (the DISCARD_TRANSLATIONS client request, a
+ * no-op anywhere else). Valgrind 3.19 keeps the translation of an
+ * undecodable instruction (a SIGILL block) at its guest address after the
+ * bytes there change, with --smc-check=all and across munmap/mmap
+ * (measured), so every later case at that address raised SIGILL. */
+#define kRunnerFlagDiscardTranslations 16u
+/* ff 25 00 00 00 00 <8-byte address>: jmp *0(%rip) */
+#define kRunnerExitJumpLen 14u
+/* RunnerCaseOut.detail of a case that ended through the exit stub. */
+#define kRunnerEndedByStub 1
 
 /* Same layout as cpudiff::CpuState (engines/x86/state.h); the host
  * static_asserts it. */
@@ -116,6 +136,9 @@ struct RunnerHeader {
   uint32_t flags;
   /* Written by the runner: seq of the case it is running now (release). */
   uint64_t progress;
+  /* Written by the runner before it says it is ready: where the exit stub
+   * is (kRunnerFlagExitStub). */
+  uint64_t exit_stub;
   /* Written by the runner before it gives up: what went wrong. */
   char fail_reason[232];
 };

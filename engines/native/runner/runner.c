@@ -345,7 +345,27 @@ static void sync_page(uint32_t r, uint64_t off, uint64_t lo, uint64_t hi,
 
 /* Maps the case's regions when the layout changed and brings memory to the
  * initial image. Returns 0 or -errno of a failed mmap. */
+/* Valgrind's DISCARD_TRANSLATIONS client request (0x1002) for [addr,
+ * addr+len): the magic preamble (four rotates of rdi summing to 128 bits,
+ * a no-op on a real CPU) followed by xchg rbx,rbx, request block in rax. */
+static void discard_translations(uint64_t addr, uint64_t len) {
+  volatile uint64_t req[6] = {0x1002, addr, len, 0, 0, 0};
+  uint64_t res = 0;
+  __asm__ volatile(
+      "rolq $3, %%rdi\n\trolq $13, %%rdi\n\trolq $61, %%rdi\n\trolq $51, %%rdi\n\t"
+      "xchgq %%rbx, %%rbx"
+      : "=d"(res)
+      : "a"(req), "0"(res)
+      : "cc", "memory", "rdi");
+  (void)res;
+}
+
 static long prepare(const struct RunnerCaseIn* in, const uint8_t* heap) {
+  if (g_shm->header.flags & kRunnerFlagDiscardTranslations) {
+    for (uint32_t r = 0; r < in->num_regions; ++r) {
+      if (in->regions[r].perm & 4) discard_translations(in->regions[r].addr, in->regions[r].size);
+    }
+  }
   if (!same_layout(in)) {
     unmap_all();
     g_ndirty = 0;
@@ -612,10 +632,12 @@ static void on_signal(int sig, struct KSiginfo* si, struct KUcontext* uc) {
     /* seccomp trapped a `syscall` or `int 0x80` of the case: RIP is past it. */
     out->status = kRunnerSyscall;
   } else {
-    uint32_t vector = mc->trapno < 32 ? (uint32_t)mc->trapno : derive_vector(sig, si->code);
+    const int trapno_ok = mc->trapno < 32 && !(g_shm->header.flags & kRunnerFlagDeriveVector);
+    uint32_t vector = trapno_ok ? (uint32_t)mc->trapno : derive_vector(sig, si->code);
     const uint8_t* op = (vector == 13 || vector == 6) ? opcode_at(mc->rip) : 0;
-    if (vector == 13 && op[0] == 0xf4) {
-      out->status = kRunnerHalt; /* HLT at CPL3 is #GP with RIP at the HLT */
+    if ((vector == 13 || vector == 6) && op[0] == 0xf4) {
+      /* HLT at CPL3 is #GP with RIP at the HLT (Valgrind raises SIGILL). */
+      out->status = kRunnerHalt;
     } else if (vector == 13 && op[0] == 0xcd && op[1] == 0x80) {
       /* int 0x80 on a kernel without IA32 emulation: the gate is absent and
        * the CPU raises #GP(0x402). Still the system call it is meant as. */
@@ -633,13 +655,108 @@ static void on_signal(int sig, struct KSiginfo* si, struct KUcontext* uc) {
       out->error_code = mc->err;
       if (vector == 14) {
         out->has_addr = 1;
-        out->addr = mc->trapno < 32 ? mc->cr2 : si->addr;
+        out->addr = trapno_ok ? mc->cr2 : si->addr;
       }
     }
   }
   if (!collect_pages(in, out, slot)) {
     out->status = kRunnerOutputFull;
     unmap_all(); /* the dirty list is incomplete: start the next case afresh */
+    g_ndirty = 0;
+  }
+  __atomic_store_n(&out->done, 1, __ATOMIC_RELEASE);
+  g_index++;
+  dispatch();
+}
+
+/* ---- Ending a case through the exit stub (kRunnerFlagExitStub) ----------
+ * The case jumps here (an absolute jump the host put where the HLT would
+ * be) with its whole state live and RSP anywhere: the stub stores the GPRs
+ * first, then switches to a stack of its own for RFLAGS, and saves XMM and
+ * MXCSR, all into g_exit (RunnerCpuState offsets as in enter_case). */
+struct RunnerCpuState g_exit __attribute__((aligned(64)));
+static uint8_t g_stub_stack[64 * 1024] __attribute__((aligned(64)));
+void exit_stub(void) NORETURN;
+void on_exit_stub(void) NORETURN;
+uint8_t* const g_stub_stack_top = g_stub_stack + sizeof(g_stub_stack);
+
+__asm__(
+    ".text\n"
+    ".globl exit_stub\n"
+    "exit_stub:\n"
+    "  mov %rax, g_exit+0(%rip)\n"
+    "  lea g_exit(%rip), %rax\n"
+    "  mov %rcx, 8(%rax)\n"
+    "  mov %rdx, 16(%rax)\n"
+    "  mov %rbx, 24(%rax)\n"
+    "  mov %rsp, 32(%rax)\n"
+    "  mov %rbp, 40(%rax)\n"
+    "  mov %rsi, 48(%rax)\n"
+    "  mov %rdi, 56(%rax)\n"
+    "  mov %r8, 64(%rax)\n"
+    "  mov %r9, 72(%rax)\n"
+    "  mov %r10, 80(%rax)\n"
+    "  mov %r11, 88(%rax)\n"
+    "  mov %r12, 96(%rax)\n"
+    "  mov %r13, 104(%rax)\n"
+    "  mov %r14, 112(%rax)\n"
+    "  mov %r15, 120(%rax)\n"
+    "  mov g_stub_stack_top(%rip), %rsp\n"
+    "  pushfq\n"
+    "  pop %rcx\n"
+    "  mov %rcx, 136(%rax)\n"
+    "  stmxcsr 400(%rax)\n"
+    "  movdqu %xmm0, 144(%rax)\n"
+    "  movdqu %xmm1, 160(%rax)\n"
+    "  movdqu %xmm2, 176(%rax)\n"
+    "  movdqu %xmm3, 192(%rax)\n"
+    "  movdqu %xmm4, 208(%rax)\n"
+    "  movdqu %xmm5, 224(%rax)\n"
+    "  movdqu %xmm6, 240(%rax)\n"
+    "  movdqu %xmm7, 256(%rax)\n"
+    "  movdqu %xmm8, 272(%rax)\n"
+    "  movdqu %xmm9, 288(%rax)\n"
+    "  movdqu %xmm10, 304(%rax)\n"
+    "  movdqu %xmm11, 320(%rax)\n"
+    "  movdqu %xmm12, 336(%rax)\n"
+    "  movdqu %xmm13, 352(%rax)\n"
+    "  movdqu %xmm14, 368(%rax)\n"
+    "  movdqu %xmm15, 384(%rax)\n"
+    /* The case may have left AC and DF set: the runner's C code wants neither. */
+    "  pushfq\n"
+    "  andq $~0x40400, (%rsp)\n"
+    "  popfq\n"
+    "  call on_exit_stub\n");
+
+void on_exit_stub(void) {
+  g_running = 0;
+  struct RunnerSlot* slot = &g_shm->slots[g_slot];
+  const struct RunnerCaseIn* in = &slot->in[g_index];
+  struct RunnerCaseOut* out = &slot->out[g_index];
+  out->state = g_exit;
+  out->state.reserved = 0;
+  /* Bit 1 and IF are 1 in user mode; Valgrind's pushfq leaves both clear. */
+  out->state.rflags |= 0x202;
+  /* Where the HLT would be: the start of the jump. */
+  out->state.rip = in->regions[0].addr + in->regions[0].data_len - kRunnerExitJumpLen;
+  if (g_fsgsbase) {
+    uint64_t fs, gs;
+    __asm__ volatile("rdfsbase %0\n\trdgsbase %1" : "=r"(fs), "=r"(gs));
+    out->state.fs_base = fs;
+    out->state.gs_base = gs;
+  } else {
+    out->state.fs_base = g_cur_fs;
+    out->state.gs_base = g_cur_gs;
+  }
+  out->status = kRunnerHalt;
+  out->has_error_code = 0;
+  out->error_code = 0;
+  out->has_addr = 0;
+  out->addr = 0;
+  out->detail = kRunnerEndedByStub;
+  if (!collect_pages(in, out, slot)) {
+    out->status = kRunnerOutputFull;
+    unmap_all();
     g_ndirty = 0;
   }
   __atomic_store_n(&out->done, 1, __ATOMIC_RELEASE);
@@ -799,6 +916,7 @@ NORETURN void runner_main(uint64_t* sp) {
 
   if (!(g_shm->header.flags & kRunnerFlagNoSeccomp)) install_seccomp();
 
+  g_shm->header.exit_stub = (uint64_t)exit_stub;
   struct RunnerReply ready = {kRunnerReadySlot, g_fsgsbase ? 1u : 0u};
   write_all(kRunnerReplyFd, &ready, sizeof(ready));
   dispatch();
