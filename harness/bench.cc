@@ -91,6 +91,14 @@ int RunBench(const BenchOptions& opts, std::ostream& out, std::ostream& err) {
     for (size_t i = 0; i < opts.cases; ++i) w.cases.push_back(GenerateAluCase(rng, gen));
     workloads.push_back(std::move(w));
   }
+  if (!opts.write_corpus.empty()) {
+    std::ofstream f(opts.write_corpus);
+    for (const TestCase& tc : workloads.back().cases) f << WriteCaseLine(tc) << "\n";
+    if (!f) {
+      err << "cpudiff: cannot write " << opts.write_corpus << "\n";
+      return kExitUsage;
+    }
+  }
   {
     constexpr size_t kVariants = 64;
     Workload w{"shared-code", "generated, 1-8 instructions, 64 initial states per code stream", {}};

@@ -181,6 +181,8 @@ int CliMain(int argc, char** argv) {
       ->capture_default_str();
   bench_cmd->add_option("--json", bench_opts.json_path, "Also write the figures as JSON here");
   bench_cmd->add_option("--seed", bench_opts.seed, "Generator seed")->capture_default_str();
+  bench_cmd->add_option("--write-corpus", bench_opts.write_corpus,
+                        "Also write the generated new-code cases to this corpus file");
 
   try {
     app.parse(argc, argv);
