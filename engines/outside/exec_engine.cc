@@ -186,6 +186,9 @@ class ExecEngine : public Engine {
       dup2(in_pipe[0], 0);
       dup2(out_pipe[1], 1);
       if (stderr_fd_ >= 0) dup2(stderr_fd_, 2);
+      // Its own process group: a command that starts helpers (a shell
+      // pipeline, a wrapper script) is killed as a whole.
+      setpgid(0, 0);
       prctl(PR_SET_PDEATHSIG, SIGKILL);
       if (getppid() != parent) _exit(126);
       sigset_t none;
@@ -310,10 +313,12 @@ class ExecEngine : public Engine {
       if (r == 0) usleep(1000);
     }
     if (r == 0) {
+      kill(-pid_, SIGKILL);
       kill(pid_, SIGKILL);
       while (waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
       }
     }
+    kill(-pid_, SIGKILL);  // helpers it left behind
     pid_ = -1;
     CloseStderr();
     std::string why;
@@ -332,6 +337,7 @@ class ExecEngine : public Engine {
   void Kill() {
     CloseFds();
     if (pid_ > 0) {
+      kill(-pid_, SIGKILL);
       kill(pid_, SIGKILL);
       while (waitpid(pid_, nullptr, 0) < 0 && errno == EINTR) {
       }

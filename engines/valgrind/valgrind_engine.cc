@@ -142,7 +142,11 @@ Availability ProbeValgrind() {
   if (!q.available && q.reason.find("namespaces") != std::string::npos) {
     return {false, q.reason, v.version};
   }
-  Availability a{true, "", v.version + " (--tool=none)"};
+  // The version recorded with every run says what is not compared.
+  Availability a{true, "",
+                 v.version +
+                     " (--tool=none; after a fault: rflags, xmm, mxcsr, error code not "
+                     "observed)"};
   a.observes = kObserveAll;
   return a;
 }
