@@ -23,17 +23,9 @@ struct Workload {
 };
 
 std::vector<std::string> CorpusFiles(const std::string& path) {
-  std::vector<std::string> files;
   std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) {
-    for (const auto& e : std::filesystem::directory_iterator(path, ec)) {
-      if (e.path().extension() == ".jsonl") files.push_back(e.path().string());
-    }
-    std::sort(files.begin(), files.end());
-  } else if (std::filesystem::exists(path, ec)) {
-    files.push_back(path);
-  }
-  return files;
+  if (!std::filesystem::exists(path, ec)) return {};
+  return ExpandCorpusPaths({path});
 }
 
 // Runs every case once through the engine in batches and returns cases/s,
@@ -75,11 +67,13 @@ int RunBench(const BenchOptions& opts, std::ostream& out, std::ostream& err) {
   // are timed over more than a few batches).
   std::vector<TestCase> seed_cases;
   for (const std::string& f : CorpusFiles(opts.seed_corpus)) {
-    CorpusReadResult r = ReadCorpusFile(f, [&](TestCase&& tc) { seed_cases.push_back(std::move(tc)); });
+    CorpusReadResult r =
+        ReadCorpusFile(f, [&](TestCase&& tc) { seed_cases.push_back(std::move(tc)); });
     for (const CorpusError& e : r.errors) err << e.ToString() << "\n";
   }
   if (!seed_cases.empty()) {
-    Workload w{"seed", "seed corpus (" + std::to_string(seed_cases.size()) + " cases, repeated)", {}};
+    Workload w{
+        "seed", "seed corpus (" + std::to_string(seed_cases.size()) + " cases, repeated)", {}};
     while (w.cases.size() < opts.cases) {
       for (const TestCase& tc : seed_cases) {
         if (w.cases.size() >= opts.cases) break;
@@ -96,6 +90,14 @@ int RunBench(const BenchOptions& opts, std::ostream& out, std::ostream& err) {
     Workload w{"new-code", "generated, 1-8 instructions, new code per case", {}};
     for (size_t i = 0; i < opts.cases; ++i) w.cases.push_back(GenerateAluCase(rng, gen));
     workloads.push_back(std::move(w));
+  }
+  if (!opts.write_corpus.empty()) {
+    std::ofstream f(opts.write_corpus);
+    for (const TestCase& tc : workloads.back().cases) f << WriteCaseLine(tc) << "\n";
+    if (!f) {
+      err << "cpudiff: cannot write " << opts.write_corpus << "\n";
+      return kExitUsage;
+    }
   }
   {
     constexpr size_t kVariants = 64;
@@ -160,7 +162,8 @@ int RunBench(const BenchOptions& opts, std::ostream& out, std::ostream& err) {
       if (s.desc->name == "native") continue;
       out << "\n  " << s.desc->name << ":";
       for (const Workload& w : workloads) {
-        double r = json["engines"][std::string(s.desc->name)]["workloads"][w.name]["cases_per_second"];
+        double r =
+            json["engines"][std::string(s.desc->name)]["workloads"][w.name]["cases_per_second"];
         double n = native_rate[w.name];
         std::snprintf(line, sizeof line, " %s %.2f", w.name.c_str(), n > 0 ? r / n : 0.0);
         out << line;

@@ -15,6 +15,9 @@ struct BenchOptions {
   size_t cases = 20000;  // generated cases per workload
   size_t batch = 256;
   std::string json_path;
+  // Also write the generated new-code cases here as a corpus file, e.g. for
+  // a `cpudiff run` campaign over the same random cases.
+  std::string write_corpus;
   uint64_t seed = 1;
 };
 

@@ -18,6 +18,7 @@
 #include <thread>
 #include <unordered_set>
 
+#include "engines/outside/outside.h"
 #include "harness/compare/compare.h"
 #include "harness/corpus/corpus.h"
 #include "harness/store/store.h"
@@ -62,9 +63,12 @@ bool SelectEngines(const std::vector<std::string>& names, const std::string& ref
     }
   } else {
     for (const std::string& n : names) {
-      const EngineDesc* d = FindEngine(n);
+      // plugin:PATH and exec:COMMAND name outside engines (engines/outside).
+      const EngineDesc* d = IsOutsideEngine(n) ? OutsideEngine(n, error) : FindEngine(n);
+      if (!d && IsOutsideEngine(n)) return false;
       if (!d) {
-        *error = "unknown engine '" + n + "' (known: " + known() + ")";
+        *error = "unknown engine '" + n + "' (known: " + known() +
+                 ", plugin:PATH.so, exec:'COMMAND ARGS')";
         return false;
       }
       if (std::any_of(out->begin(), out->end(), [&](const SelectedEngine& s) { return s.desc == d; })) {
@@ -85,16 +89,20 @@ bool SelectEngines(const std::vector<std::string>& names, const std::string& ref
       if ((*out)[i].desc->name == reference) ref = i;
     }
     if (ref == out->size()) {
-      if (!FindEngine(reference)) {
-        *error = "unknown reference engine '" + reference + "' (known: " + known() + ")";
+      const EngineDesc* d =
+          IsOutsideEngine(reference) ? OutsideEngine(reference, error) : FindEngine(reference);
+      if (!d) {
+        if (!IsOutsideEngine(reference)) {
+          *error = "unknown reference engine '" + reference + "' (known: " + known() + ")";
+        }
         return false;
       }
-      Availability a = FindEngine(reference)->probe();
+      Availability a = d->probe();
       if (!a.available) {
         *error = "reference engine '" + reference + "' is not available: " + a.reason;
         return false;
       }
-      out->push_back({FindEngine(reference), a});
+      out->push_back({d, a});
       ref = out->size() - 1;
     }
   } else {
@@ -102,10 +110,13 @@ bool SelectEngines(const std::vector<std::string>& names, const std::string& ref
       if ((*out)[i].desc->name == "native") ref = i;
     }
     if (ref == out->size()) {
-      // First in DESIGN order; BuiltinEngines() is in that order.
+      // First built-in in DESIGN order (BuiltinEngines() is in that order),
+      // else the first named.
       ref = 0;
       for (size_t i = 1; i < out->size(); ++i) {
-        if ((*out)[i].desc < (*out)[ref].desc) ref = i;
+        const EngineDesc* a = (*out)[i].desc;
+        const EngineDesc* b = (*out)[ref].desc;
+        if (a->builtin && (!b->builtin || a < b)) ref = i;
       }
     }
   }
@@ -336,8 +347,8 @@ int RunCampaign(const CampaignOptions& opts, std::ostream& out, std::ostream& er
         tally[e].ns += r.ns;
         if (e > 0 && ComparableOutcome(ref.outcome.kind) && ComparableOutcome(r.outcome.kind)) {
           CompareOptions co = cmp_base;
-          co.observes_a = engines[0]->Observes();
-          co.observes_b = engines[e]->Observes();
+          co.observes_a = engines[0]->Observes() & ~ref.unobserved;
+          co.observes_b = engines[e]->Observes() & ~r.unobserved;
           std::vector<Mismatch> ms = CompareResults(tc, ref, r, co);
           tally[e].compared++;
           if (ms.empty()) tally[e].agreed++;
@@ -345,7 +356,7 @@ int RunCampaign(const CampaignOptions& opts, std::ostream& out, std::ostream& er
         }
         if (tc.expect && ComparableOutcome(r.outcome.kind)) {
           CompareOptions co = cmp_base;
-          co.observes_b = engines[e]->Observes();
+          co.observes_b = engines[e]->Observes() & ~r.unobserved;
           std::vector<Mismatch> ms = CompareExpect(tc, r, co);
           tally[e].expect_checked++;
           if (!ms.empty()) tally[e].expect_failed++;

@@ -1,15 +1,16 @@
 #include "harness/cli.h"
 
+#include <CLI/CLI.hpp>
 #include <csignal>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
 #include <sstream>
 
-#include <CLI/CLI.hpp>
-
+#include "engines/outside/outside.h"
 #include "harness/bench.h"
 #include "harness/campaign.h"
+#include "harness/corpus/corpus.h"
 #include "harness/store/store.h"
 #include "harness/version.h"
 #include "reports/report.h"
@@ -38,13 +39,36 @@ std::string JoinArgs(int argc, char** argv) {
   return s;
 }
 
-int CmdEngines() {
-  std::printf("%-11s %-15s %-10s %s\n", "ENGINE", "KIND", "AVAILABLE", "VERSION / REASON");
-  for (const EngineDesc& d : BuiltinEngines()) {
-    Availability a = d.probe();
-    std::printf("%-11s %-15s %-10s %s\n", std::string(d.name).c_str(),
-                std::string(EngineKindName(d.kind)).c_str(), a.available ? "yes" : "no",
+// Every built-in engine, then the outside engines named with --engines
+// (plugin:PATH, exec:COMMAND), which are loaded to ask what they are.
+int CmdEngines(const std::vector<std::string>& outside) {
+  std::vector<const EngineDesc*> list;
+  for (const EngineDesc& d : BuiltinEngines()) list.push_back(&d);
+  for (const std::string& n : outside) {
+    std::string error;
+    const EngineDesc* d = IsOutsideEngine(n) ? OutsideEngine(n, &error) : FindEngine(n);
+    if (d == nullptr) {
+      std::fprintf(stderr, "cpudiff: %s\n",
+                   (error.empty() ? "unknown engine '" + n + "'" : error).c_str());
+      return kExitUsage;
+    }
+    if (!d->builtin) list.push_back(d);
+  }
+  std::printf("%-11s %-15s %-10s %-9s %s\n", "ENGINE", "KIND", "AVAILABLE", "OBSERVES",
+              "VERSION / REASON");
+  for (const EngineDesc* d : list) {
+    Availability a = d->probe();
+    // Outside engines report their kind and observed fields in the version
+    // line; the observes column shows "all" or "some" for the rest.
+    std::string observes = (a.observes & kObserveAll) == kObserveAll ? "all" : "some";
+    std::printf("%-11s %-15s %-10s %-9s %s\n", std::string(d->name).c_str(),
+                d->builtin ? std::string(EngineKindName(d->kind)).c_str() : "outside",
+                a.available ? "yes" : "no", a.available ? observes.c_str() : "-",
                 (a.available ? a.version : a.reason).c_str());
+    if (a.available && observes != "all") {
+      std::printf("%-11s   not observed (not compared): %s\n", "",
+                  ObserveNames(kObserveAll & ~a.observes).c_str());
+    }
   }
   return kExitAgree;
 }
@@ -60,7 +84,8 @@ std::unique_ptr<Store> OpenExistingStore(const std::string& path) {
 
 int64_t PickRun(Store& store, int64_t requested, const std::string& path) {
   if (requested > 0) {
-    if (!store.GetRun(requested)) throw std::runtime_error(path + ": no run " + std::to_string(requested));
+    if (!store.GetRun(requested))
+      throw std::runtime_error(path + ": no run " + std::to_string(requested));
     return requested;
   }
   std::optional<RunInfo> last = store.LatestRun();
@@ -74,21 +99,29 @@ int CliMain(int argc, char** argv) {
   CLI::App app{"cpudiff: differential and conformance testing of x86-64 instruction semantics"};
   app.footer(kExitCodesHelp);
   app.require_subcommand(1);
-  app.set_version_flag("--version", std::string("cpudiff ") + CPUDIFF_VERSION + " (" +
-                                        CPUDIFF_GIT_REV + ")");
+  app.set_version_flag("--version",
+                       std::string("cpudiff ") + CPUDIFF_VERSION + " (" + CPUDIFF_GIT_REV + ")");
 
   // engines
-  CLI::App* engines_cmd = app.add_subcommand("engines", "List the engines, whether they are "
-                                                        "available here, and why not");
+  CLI::App* engines_cmd = app.add_subcommand("engines",
+                                             "List the engines, whether they are "
+                                             "available here, and why not");
+  std::string list_engines;
+  engines_cmd->add_option("--engines", list_engines,
+                          "Also load and list these outside engines (plugin:PATH.so, "
+                          "exec:'COMMAND ARGS'), comma-separated");
 
   // run
   CampaignOptions run_opts;
   std::string engines_csv;
   CLI::App* run_cmd =
       app.add_subcommand("run", "Run corpus files on engines side by side and record divergences");
-  run_cmd->add_option("corpus", run_opts.corpus_files, "Corpus v1 files (.jsonl)")->required();
+  run_cmd
+      ->add_option("corpus", run_opts.corpus_files, "Corpus v1 files (.jsonl), or folders of them")
+      ->required();
   run_cmd->add_option("--engines", engines_csv,
-                      "Comma-separated engine names (default: every available engine)");
+                      "Comma-separated engine names (default: every available engine); "
+                      "plugin:PATH.so and exec:'COMMAND ARGS' name outside engines");
   run_cmd->add_option("--reference", run_opts.reference,
                       "Engine every other engine is compared with (default: native)");
   run_cmd->add_option("--db", run_opts.db_path, "Campaign database")->capture_default_str();
@@ -97,11 +130,13 @@ int CliMain(int argc, char** argv) {
   run_cmd->add_flag("--resume", run_opts.resume,
                     "Continue the last run in --db, skipping the cases it has done");
   run_cmd->add_flag("-q,--quiet", run_opts.quiet, "No progress line and no summary");
-  run_cmd->add_option("--timeout-ms", run_opts.engine_options.timeout_ms,
-                      "Wall-time limit per case for real-time engines")
+  run_cmd
+      ->add_option("--timeout-ms", run_opts.engine_options.timeout_ms,
+                   "Wall-time limit per case for real-time engines")
       ->capture_default_str();
-  run_cmd->add_option("--max-instructions", run_opts.engine_options.max_instructions,
-                      "Instruction budget per case for counting engines")
+  run_cmd
+      ->add_option("--max-instructions", run_opts.engine_options.max_instructions,
+                   "Instruction budget per case for counting engines")
       ->capture_default_str();
   run_cmd->add_option("--batch", run_opts.batch_size, "Cases per batch")
       ->capture_default_str()
@@ -138,13 +173,16 @@ int CliMain(int argc, char** argv) {
   BenchOptions bench_opts;
   std::string bench_engines;
   CLI::App* bench_cmd = app.add_subcommand("bench", "Measure cases per second per engine");
-  bench_cmd->add_option("--engines", bench_engines, "Comma-separated engine names");
+  bench_cmd->add_option("--engines", bench_engines,
+                        "Comma-separated engine names (plugin:PATH.so, exec:'COMMAND ARGS' too)");
   bench_cmd->add_option("--seed-corpus", bench_opts.seed_corpus, "Corpus measured as is")
       ->capture_default_str();
   bench_cmd->add_option("--cases", bench_opts.cases, "Generated cases per measurement")
       ->capture_default_str();
   bench_cmd->add_option("--json", bench_opts.json_path, "Also write the figures as JSON here");
   bench_cmd->add_option("--seed", bench_opts.seed, "Generator seed")->capture_default_str();
+  bench_cmd->add_option("--write-corpus", bench_opts.write_corpus,
+                        "Also write the generated new-code cases to this corpus file");
 
   try {
     app.parse(argc, argv);
@@ -164,9 +202,10 @@ int CliMain(int argc, char** argv) {
   };
 
   try {
-    if (engines_cmd->parsed()) return CmdEngines();
+    if (engines_cmd->parsed()) return CmdEngines(split(list_engines));
     if (run_cmd->parsed()) {
       run_opts.engines = split(engines_csv);
+      run_opts.corpus_files = ExpandCorpusPaths(run_opts.corpus_files);
       run_opts.command_line = JoinArgs(argc, argv);
       std::signal(SIGINT, OnStopSignal);
       std::signal(SIGTERM, OnStopSignal);

@@ -100,10 +100,21 @@ TEST_P(Conformance, Catalogue) {
     const CatalogueCase& c = kCatalogue[i];
     SCOPED_TRACE(c.name);
     const RunResult& r = results[i];
-    // QEMU's containment refuses cases whose bytes could reach a system
-    // call: that is its documented answer for the syscall case.
-    if (GetParam() == "qemu" && std::string(c.name) == "blocked-syscall") {
+    // The containment of qemu and valgrind refuses cases whose bytes could
+    // reach a system call: that is their documented answer for the syscall
+    // case.
+    if ((GetParam() == "qemu" || GetParam() == "valgrind") &&
+        std::string(c.name) == "blocked-syscall") {
       EXPECT_EQ(r.outcome.kind, OutcomeKind::kUnsupported) << FormatOutcome(r.outcome);
+      continue;
+    }
+    // Valgrind 3.19 reports a #DE with the RIP of the start of the
+    // translated block (0x10000000 here, where silicon says 0x10000002):
+    // a divergence of Valgrind's, documented in docs/engines.md.
+    if (GetParam() == "valgrind" && std::string(c.name) == "de") {
+      EXPECT_TRUE(r.outcome.kind == OutcomeKind::kFault && r.outcome.vector == kVecDE)
+          << FormatOutcome(r.outcome);
+      EXPECT_EQ(r.state.rip, cases[i].code_addr) << "Valgrind's #DE RIP changed: update the docs";
       continue;
     }
     std::vector<Mismatch> ms = CompareExpect(cases[i], r, opts);

@@ -1,4 +1,3 @@
-#include "engines/embed.h"
 #include "engines/native/runner_host.h"
 
 #include "engines/native/stub_end.h"
@@ -22,6 +21,7 @@
 #include <mutex>
 #include <stdexcept>
 
+#include "engines/embed.h"
 #include "engines/native/runner_protocol.h"
 
 namespace cpudiff {
@@ -52,7 +52,8 @@ int RunnerExeFd() {
   static std::once_flag once;
   static int fd = -1;
   static std::string error;
-  std::call_once(once, [] { fd = SealedMemfd("cpudiff-native-runner", NativeRunnerImage(), &error); });
+  std::call_once(once,
+                 [] { fd = SealedMemfd("cpudiff-native-runner", NativeRunnerImage(), &error); });
   if (fd < 0) throw std::runtime_error("native runner: " + error);
   return fd;
 }
@@ -147,7 +148,10 @@ struct RunnerHost::Impl {
     h.magic = CPUDIFF_RUNNER_MAGIC;
     h.version = CPUDIFF_RUNNER_VERSION;
     h.flags = (opt.seccomp ? 0 : kRunnerFlagNoSeccomp) |
-              (opt.command_prefix.empty() ? 0 : kRunnerFlagRemapExec);
+              (opt.command_prefix.empty() ? 0 : kRunnerFlagRemapExec) |
+              (opt.derive_vector ? kRunnerFlagDeriveVector : 0) |
+              (opt.discard_translations ? kRunnerFlagDiscardTranslations : 0);
+    h.exit_addr = 0;
     __atomic_store_n(&h.progress, 0, __ATOMIC_RELEASE);
     std::memset(h.fail_reason, 0, sizeof(h.fail_reason));
     seen_progress = 0;
@@ -168,7 +172,10 @@ struct RunnerHost::Impl {
     std::vector<char*> argv;
     for (std::string& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
-    char* envp[] = {nullptr};
+    std::vector<std::string> env = opt.env;
+    std::vector<char*> envp;
+    for (std::string& e : env) envp.push_back(e.data());
+    envp.push_back(nullptr);
     const bool direct = opt.command_prefix.empty();
     const rlim_t nofile = direct ? 16 : 256;
     const rlim_t as_limit = opt.address_space_limit;
@@ -214,9 +221,9 @@ struct RunnerHost::Impl {
         setrlimit(RLIMIT_AS, &as);
       }
       if (direct) {
-        syscall(SYS_execveat, kExeFdInChild, "", argv.data(), envp, AT_EMPTY_PATH);
+        syscall(SYS_execveat, kExeFdInChild, "", argv.data(), envp.data(), AT_EMPTY_PATH);
       } else {
-        execve(exe_path.c_str(), argv.data(), envp);
+        execve(exe_path.c_str(), argv.data(), envp.data());
       }
       _exit(127);
     }
@@ -231,7 +238,11 @@ struct RunnerHost::Impl {
       throw std::runtime_error("native runner did not start: " + why);
     }
     fsgsbase = ready.count != 0;
-    exit_addr = shm->header.exit_addr;
+    exit_addr = __atomic_load_n(&shm->header.exit_addr, __ATOMIC_ACQUIRE);
+    if (exit_addr == 0) {
+      Stop();
+      throw std::runtime_error("native runner did not publish its exit routine");
+    }
     last_reply = Clock::now();
   }
 
@@ -338,14 +349,15 @@ struct RunnerHost::Impl {
       in.num_regions = static_cast<uint32_t>(tc.mem.size() + 1);
       // Region 0: the code, one HLT (or the end stub), zeros.
       RunnerRegionIn& code = in.regions[0];
+      const uint64_t end_len = opt.exit_stub ? kStubMaxBytes : 1;
       code.addr = tc.code_addr;
-      code.size = PageCeil(tc.code.size() + 1);
+      code.size = PageCeil(tc.code.size() + end_len);
       code.perm = kPermR | kPermX;
       code.data_off = data_used;
       in.end_addr = tc.code_addr + tc.code.size();
       if (!tc.code.empty()) std::memcpy(s.data + data_used, tc.code.data(), tc.code.size());
       uint8_t* end = s.data + data_used + tc.code.size();
-      if (opt.stub_end && exit_addr != 0 && MayEndByStub(tc, code.size)) {
+      if (opt.exit_stub || (opt.stub_end && MayEndByStub(tc, code.size))) {
         code.data_len =
             tc.code.size() + WriteStub(in.end_addr, exit_addr, std::span(end, kStubMaxBytes));
         ++stub_ends;
@@ -383,6 +395,7 @@ struct RunnerHost::Impl {
     // program never sees it, and it is not part of the compared state.
     r->state.rflags &= ~kFlagRF;
     r->ns = ns;
+    r->unobserved = o.detail == kRunnerEndedByStub ? 0 : opt.unobserved_at_signal;
     switch (o.status) {
       case kRunnerHalt:
         r->outcome = Outcome::Halt();
@@ -402,6 +415,7 @@ struct RunnerHost::Impl {
         break;
       }
       case kRunnerSetupFailed:
+        r->unobserved = 0;
         r->outcome = Outcome::Unsupported("native runner cannot map the case's regions: " +
                                           std::string(std::strerror(static_cast<int>(-o.detail))));
         r->state = (*cases_)[f.idx[j]]->init;
@@ -593,6 +607,18 @@ pid_t RunnerHost::pid() const { return impl_->pid; }
 uint64_t RunnerHost::restarts() const { return impl_->restarts; }
 bool RunnerHost::fsgsbase() const { return impl_->fsgsbase; }
 uint64_t RunnerHost::stub_ends() const { return impl_->stub_ends; }
+
+std::string RunnerHost::CheckExitStubRoom(const TestCase& tc) {
+  const uint64_t end = tc.code_addr + PageCeil(tc.code.size() + kStubMaxBytes);
+  for (const MemRegion& m : tc.mem) {
+    if (m.addr < end && m.addr + m.size > tc.code_addr) {
+      return "no room for the exit jump after the code: region " + Hex64(m.addr) +
+             " starts right after it";
+    }
+  }
+  if (end > kUserAddrLimit) return "no room for the exit jump after the code";
+  return {};
+}
 
 std::string RunnerHost::CheckCase(const TestCase& tc, bool fsgsbase) {
   if (tc.mem.size() + 1 > kRunnerMaxRegions) {

@@ -52,6 +52,22 @@ struct RunnerOptions {
   uint64_t address_space_limit = 16ull << 30;
   // How long the runner may take to start and say it is ready.
   uint32_t start_timeout_ms = 10000;
+  // Environment of the command ("NAME=value"); empty by default.
+  std::vector<std::string> env;
+  // End EVERY case by the end stub (see stub_end below), whether or not the
+  // case could tell, for translators whose signal frames lose state. The
+  // code region then always has room for the stub (CheckExitStubRoom).
+  bool exit_stub = false;
+  // Ask Valgrind to discard the translations of a case's executable regions
+  // before it runs (kRunnerFlagDiscardTranslations).
+  bool discard_translations = false;
+  // Derive fault vectors from the signal, not the frame's trap number
+  // (kRunnerFlagDeriveVector).
+  bool derive_vector = false;
+  // Observe bits (engines/engine.h) a result loses when its case ended by a
+  // signal rather than the exit stub (RunResult::unobserved), e.g. RFLAGS,
+  // XMM and MXCSR under Valgrind, whose signal frames lack them.
+  uint32_t unobserved_at_signal = 0;
   // What the process is called in crash reasons ("runner killed by signal
   // 6 (Aborted)"), e.g. "qemu" when the runner runs under qemu-x86_64.
   std::string process_name = "runner";
@@ -93,6 +109,9 @@ class RunnerHost {
   // Why `tc` cannot run on the runner at all (bad or too large a layout), or
   // empty when it can.
   static std::string CheckCase(const TestCase& tc, bool fsgsbase);
+  // With RunnerOptions::exit_stub: why the case's code region, grown by the
+  // exit jump, would overlap another region, or empty.
+  static std::string CheckExitStubRoom(const TestCase& tc);
 
  private:
   struct Impl;

@@ -40,7 +40,11 @@
  *      channel, the shared memory and the runner executable); resource
  *      limits come from the host (no core files, bounded address space).
  *
- * Usage: cpudiff-qemu-jail [--ro PATH]... -- QEMU [ARGS...]
+ *   7. With --tmp, a small writable tmpfs (256 KiB, no exec) at /tmp of the
+ *      box, for Valgrind's start-up files (its fake /proc/self/cmdline and
+ *      auxv); it lives and dies with the box's mount namespace.
+ *
+ * Usage: cpudiff-qemu-jail [--ro PATH]... [--tmp] -- QEMU [ARGS...]
  * Exit status 125 with a message on stderr when the box cannot be built.
  *
  * Plain C with libc, linked statically: it is executed from a memfd before
@@ -170,11 +174,16 @@ static void mirror(int status) {
 int main(int argc, char** argv) {
   const char* ro[kMaxRo];
   int nro = 0;
+  int tmp = 0;
   int i = 1;
   for (; i < argc; ++i) {
     if (strcmp(argv[i], "--") == 0) {
       ++i;
       break;
+    }
+    if (strcmp(argv[i], "--tmp") == 0) {
+      tmp = 1;
+      continue;
     }
     if (strcmp(argv[i], "--ro") == 0 && i + 1 < argc && nro < kMaxRo) {
       ro[nro++] = argv[++i];
@@ -185,7 +194,7 @@ int main(int argc, char** argv) {
   }
   if (i >= argc) {
     errno = EINVAL;
-    die("usage: cpudiff-qemu-jail [--ro PATH]... -- QEMU [ARGS...]");
+    die("usage: cpudiff-qemu-jail [--ro PATH]... [--tmp] -- QEMU [ARGS...]");
   }
   char** qemu_argv = argv + i;
 
@@ -258,6 +267,15 @@ int main(int argc, char** argv) {
             NULL) != 0) {
     die("remount proc read-only");
   }
+  if (tmp) {
+    char dir[256];
+    snprintf(dir, sizeof(dir), "%s/tmp", root);
+    make_dirs(dir);
+    if (mount("cpudiff-tmp", dir, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=256k,mode=1777") !=
+        0) {
+      die("mount tmpfs on %s", dir);
+    }
+  }
   if (chdir(root) != 0) die("chdir %s", root);
   /* pivot_root(".", ".") stacks the old root on the new one; detaching it
    * leaves the new root alone. */
@@ -279,8 +297,9 @@ int main(int argc, char** argv) {
       dup2(quiet, 2);
     }
     syscall(SYS_close_range, 7, ~0u, 0);
-    char* envp[] = {NULL};
-    execve(qemu_argv[0], qemu_argv, envp);
+    /* The environment the host gave the jail (empty for qemu; Valgrind
+     * needs VALGRIND_LAUNCHER). */
+    execve(qemu_argv[0], qemu_argv, environ);
     die("execve %s", qemu_argv[0]);
   }
   /* Pid 1: keep only the report pipe, and no capabilities either. */

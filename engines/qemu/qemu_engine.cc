@@ -140,7 +140,9 @@ const QemuInfo& Qemu() {
 // The jail executable in a sealed memfd of this process, executed as
 // /proc/<pid>/fd/<n>: RunnerHost closes every other descriptor in its child
 // before exec, and this path still reaches the parent's.
-int JailFd() {
+}  // namespace
+
+int QemuJailFd() {
   static std::once_flag once;
   static int fd = -1;
   static std::string error;
@@ -148,6 +150,8 @@ int JailFd() {
   if (fd < 0) throw std::runtime_error("qemu: " + error);
   return fd;
 }
+
+namespace {
 
 // Address-space limit of the box. qemu-x86_64 7.2 with the runner needs
 // ~3.5 GiB of mappings (the runner's 2 GiB arena and ~0.6 GiB shared memory,
@@ -164,7 +168,7 @@ RunnerOptions MakeOptions(const EngineOptions& options) {
   RunnerOptions r;
   r.process_name = "qemu";
   r.command_prefix.push_back("/proc/" + std::to_string(getpid()) + "/fd/" +
-                             std::to_string(JailFd()));
+                             std::to_string(QemuJailFd()));
   for (const std::string& f : QemuFiles(q.path)) {
     r.command_prefix.push_back("--ro");
     r.command_prefix.push_back(f);
@@ -212,29 +216,32 @@ int64_t FindSyscall(const std::vector<uint8_t>& bytes, const char** name) {
 
 }  // namespace
 
-std::string QemuUnsupportedReason(const TestCase& tc) {
+std::string SyscallBytesReason(const TestCase& tc, std::string_view engine, std::string_view why) {
+  const std::string e(engine), w(why);
   const char* name = nullptr;
   int64_t at = FindSyscall(tc.code, &name);
   if (at >= 0) {
-    return std::string("qemu: the code holds ") + name + " at " +
-           Hex64(tc.code_addr + static_cast<uint64_t>(at)) +
-           "; QEMU user mode would pass it to the host kernel";
+    return e + ": the code holds " + name + " at " +
+           Hex64(tc.code_addr + static_cast<uint64_t>(at)) + "; " + w;
   }
   for (const MemRegion& m : tc.mem) {
     if ((m.perm & kPermW) && (m.perm & kPermX)) {
-      return "qemu: region " + Hex64(m.addr) +
+      return e + ": region " + Hex64(m.addr) +
              " is writable and executable; code written at run time cannot be checked for "
              "system calls";
     }
     if (!(m.perm & kPermX)) continue;
     at = FindSyscall(m.data, &name);
     if (at >= 0) {
-      return std::string("qemu: executable region ") + Hex64(m.addr) + " holds " + name + " at " +
-             Hex64(m.addr + static_cast<uint64_t>(at)) +
-             "; QEMU user mode would pass it to the host kernel";
+      return e + ": executable region " + Hex64(m.addr) + " holds " + name + " at " +
+             Hex64(m.addr + static_cast<uint64_t>(at)) + "; " + w;
     }
   }
   return {};
+}
+
+std::string QemuUnsupportedReason(const TestCase& tc) {
+  return SyscallBytesReason(tc, "qemu", "QEMU user mode would pass it to the host kernel");
 }
 
 Availability ProbeQemu() {

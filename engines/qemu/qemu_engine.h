@@ -41,8 +41,17 @@ std::unique_ptr<Engine> CreateQemuEngine(const EngineOptions& options);
 // Conservative: a false positive only skips the case.
 std::string QemuUnsupportedReason(const TestCase& tc);
 
-// The embedded jail executable (jail.c).
+// The embedded jail executable (jail.c), and the same in a sealed memfd of
+// this process (executable as /proc/<pid>/fd/<n>). The valgrind engine uses
+// the same box.
 std::span<const uint8_t> QemuJailImage();
+int QemuJailFd();
+
+// Why `tc` must not run where a system call would reach the host kernel
+// (`engine` names the engine in the message, `why` says what would happen):
+// a system-call instruction (0f 05, 0f 34, cd 80) anywhere in its executable
+// bytes, or a writable+executable region. Empty when it may run.
+std::string SyscallBytesReason(const TestCase& tc, std::string_view engine, std::string_view why);
 
 class RunnerHost;
 

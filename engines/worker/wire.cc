@@ -85,6 +85,7 @@ void WriteRunResult(WireWriter& w, const RunResult& res) {
   WriteOutcome(w, res.outcome);
   WriteCpuState(w, res.state);
   w.U64(res.ns);
+  w.U32(res.unobserved);
   w.U32(static_cast<uint32_t>(res.pages.size()));
   for (const PageImage& p : res.pages) w.Bytes(&p, sizeof(p));
 }
@@ -93,6 +94,7 @@ bool ReadRunResult(WireReader& r, RunResult* res) {
   if (!ReadOutcome(r, &res->outcome)) return false;
   ReadCpuState(r, &res->state);
   res->ns = r.U64();
+  res->unobserved = r.U32();
   uint32_t n = r.U32();
   if (!r.ok() || n > kMaxPages || n * sizeof(PageImage) > r.remaining()) return false;
   res->pages.resize(n);

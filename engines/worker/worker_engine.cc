@@ -105,6 +105,7 @@ struct ReadyMsg {
   uint32_t ok = 0;
   uint32_t observes = 0;
   char error[500] = {};
+  char version[256] = {};  // Engine::Version() of the child's engine
 };
 struct RunMsg {
   uint64_t req_offset;
@@ -151,6 +152,7 @@ class WorkerEngine : public Engine {
   }
 
   uint32_t Observes() const override { return observes_; }
+  std::string Version() const override { return version_; }
 
   void Run(std::span<const TestCase* const> cases, std::span<RunResult> results) override {
     const size_t n = cases.size();
@@ -225,6 +227,7 @@ class WorkerEngine : public Engine {
     r->state = tc.init;
     r->pages.clear();
     r->ns = ns;
+    r->unobserved = 0;
   }
 
   size_t ParseResults(size_t bytes, uint32_t count, RunResult* out) {
@@ -309,6 +312,8 @@ class WorkerEngine : public Engine {
       return false;
     }
     observes_ = ready.observes;
+    ready.version[sizeof(ready.version) - 1] = 0;
+    version_ = ready.version;
     return true;
   }
 
@@ -325,6 +330,7 @@ class WorkerEngine : public Engine {
     }
     ready.ok = 1;
     ready.observes = engine->Observes();
+    snprintf(ready.version, sizeof(ready.version), "%s", engine->Version().c_str());
     if (send(sock, &ready, sizeof(ready), MSG_NOSIGNAL) != sizeof(ready)) return 1;
 
     TestCase tc;
@@ -343,6 +349,7 @@ class WorkerEngine : public Engine {
         res.outcome = Outcome::Halt();
         res.pages.clear();
         res.ns = 0;
+        res.unobserved = 0;
         if (!ReadTestCase(r, &tc)) {
           res.outcome = Outcome::Crash("worker: corrupt case message");
         } else {
@@ -403,6 +410,7 @@ class WorkerEngine : public Engine {
   pid_t pid_ = -1;
   int sock_ = -1;
   uint32_t observes_ = 0;
+  std::string version_;
 };
 
 }  // namespace

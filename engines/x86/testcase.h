@@ -95,6 +95,9 @@ struct RunResult {
   // Nanoseconds this case took on the engine, when the engine measures it
   // (0 when it does not; batched engines report batch time / batch size).
   uint64_t ns = 0;
+  // Observe bits (engines/engine.h) this result could not observe beyond
+  // what its engine declares, e.g. RFLAGS at a fault under valgrind.
+  uint32_t unobserved = 0;
 };
 
 // Reads a byte of the end-of-run memory: from `pages` when that page is

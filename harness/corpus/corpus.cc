@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -152,7 +153,8 @@ ExpectOutcome ParseOutcome(const Json& j, const std::string& field) {
 void CheckOverlaps(const TestCase& tc) {
   std::vector<std::pair<MemRegion, std::string>> all;
   all.emplace_back(tc.CodeRegion(), "code");
-  for (size_t i = 0; i < tc.mem.size(); ++i) all.emplace_back(tc.mem[i], "mem[" + std::to_string(i) + "]");
+  for (size_t i = 0; i < tc.mem.size(); ++i)
+    all.emplace_back(tc.mem[i], "mem[" + std::to_string(i) + "]");
   for (size_t i = 0; i < all.size(); ++i) {
     for (size_t k = i + 1; k < all.size(); ++k) {
       const MemRegion& a = all[i].first;
@@ -166,9 +168,10 @@ void CheckOverlaps(const TestCase& tc) {
 }
 
 void ParseCase(const Json& j, TestCase* tc) {
-  if (!j.is_object()) Fail("json", std::string("a case must be a JSON object, got ") + j.type_name());
-  static const char* const kKnown[] = {"v",    "name", "code",   "code_addr", "regs",
-                                       "mem",  "expect", "tags", "generator", "seed"};
+  if (!j.is_object())
+    Fail("json", std::string("a case must be a JSON object, got ") + j.type_name());
+  static const char* const kKnown[] = {"v",   "name",   "code", "code_addr", "regs",
+                                       "mem", "expect", "tags", "generator", "seed"};
   for (const auto& [k, v] : j.items()) {
     if (std::find(std::begin(kKnown), std::end(kKnown), k) == std::end(kKnown)) {
       Fail(k, "unknown field");
@@ -196,8 +199,8 @@ void ParseCase(const Json& j, TestCase* tc) {
     if (tc->code_addr % kPageSize) Fail("code_addr", "not page aligned");
     if (tc->code_addr == 0) Fail("code_addr", "page zero cannot be mapped");
     if (!IsCanonicalUser(tc->code_addr + PageCeil(tc->code.size() + 1))) {
-      Fail("code_addr", "outside the user address range cases may use (below " +
-                            Hex64(kUserAddrLimit) + ")");
+      Fail("code_addr",
+           "outside the user address range cases may use (below " + Hex64(kUserAddrLimit) + ")");
     }
   }
   const bool default_layout = !j.contains("mem");
@@ -211,7 +214,8 @@ void ParseCase(const Json& j, TestCase* tc) {
       const Json& r = m[i];
       if (!r.is_object()) Fail(f, "expected an object with addr, size, perm, data");
       for (const auto& [k, v] : r.items()) {
-        if (k != "addr" && k != "size" && k != "perm" && k != "data") Fail(f + "." + k, "unknown field");
+        if (k != "addr" && k != "size" && k != "perm" && k != "data")
+          Fail(f + "." + k, "unknown field");
       }
       MemRegion region;
       if (!r.contains("addr")) Fail(f + ".addr", "missing");
@@ -226,8 +230,8 @@ void ParseCase(const Json& j, TestCase* tc) {
       }
       if (region.size > kMaxRegionBytes) Fail(f + ".size", "larger than 64 MiB");
       if (!IsCanonicalUser(region.addr + region.size)) {
-        Fail(f + ".addr", "outside the user address range cases may use (below " +
-                              Hex64(kUserAddrLimit) + ")");
+        Fail(f + ".addr",
+             "outside the user address range cases may use (below " + Hex64(kUserAddrLimit) + ")");
       }
       if (!r.contains("perm")) Fail(f + ".perm", "missing");
       region.perm = ParsePerm(AsString(r["perm"], f + ".perm"), f + ".perm");
@@ -351,7 +355,7 @@ std::string WriteCaseLine(const TestCase& tc) {
     if (tc.expect->outcome) {
       const ExpectOutcome& o = *tc.expect->outcome;
       std::string name = o.kind == OutcomeKind::kFault ? VectorName(o.vector)
-                                                        : std::string(OutcomeKindName(o.kind));
+                                                       : std::string(OutcomeKindName(o.kind));
       if (o.error_code || o.addr) {
         Json oj = {{"fault", name}};
         if (o.error_code) oj["error_code"] = Hex64(*o.error_code);
@@ -422,7 +426,8 @@ Expect ExpectFromResult(const TestCase& tc, const RunResult& r, int context) {
           end = k + 1;
         }
       }
-      uint64_t lo = p.addr + start >= region->addr + context ? p.addr + start - context : region->addr;
+      uint64_t lo =
+          p.addr + start >= region->addr + context ? p.addr + start - context : region->addr;
       lo = std::max(lo, p.addr);
       uint64_t hi = std::min(p.addr + end + context, p.addr + kPageSize);
       MemBytes mb;
@@ -433,6 +438,24 @@ Expect ExpectFromResult(const TestCase& tc, const RunResult& r, int context) {
     }
   }
   return e;
+}
+
+std::vector<std::string> ExpandCorpusPaths(const std::vector<std::string>& paths) {
+  std::vector<std::string> files;
+  for (const std::string& path : paths) {
+    std::error_code ec;
+    if (!std::filesystem::is_directory(path, ec)) {
+      files.push_back(path);
+      continue;
+    }
+    std::vector<std::string> in_dir;
+    for (const auto& e : std::filesystem::directory_iterator(path, ec)) {
+      if (e.path().extension() == ".jsonl") in_dir.push_back(e.path().string());
+    }
+    std::sort(in_dir.begin(), in_dir.end());
+    files.insert(files.end(), in_dir.begin(), in_dir.end());
+  }
+  return files;
 }
 
 }  // namespace cpudiff

@@ -47,4 +47,8 @@ std::string WriteCaseLine(const TestCase& tc);
 // memory byte with `context` bytes around it (clipped to the region).
 Expect ExpectFromResult(const TestCase& tc, const RunResult& r, int context = 0);
 
+// Corpus paths as given on a command line: a folder stands for its .jsonl
+// files (sorted by name), anything else for itself.
+std::vector<std::string> ExpandCorpusPaths(const std::vector<std::string>& paths);
+
 }  // namespace cpudiff

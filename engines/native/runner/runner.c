@@ -352,7 +352,27 @@ static void sync_page(uint32_t r, uint64_t off, uint64_t lo, uint64_t hi,
 
 /* Maps the case's regions when the layout changed and brings memory to the
  * initial image. Returns 0 or -errno of a failed mmap. */
+/* Valgrind's DISCARD_TRANSLATIONS client request (0x1002) for [addr,
+ * addr+len): the magic preamble (four rotates of rdi summing to 128 bits,
+ * a no-op on a real CPU) followed by xchg rbx,rbx, request block in rax. */
+static void discard_translations(uint64_t addr, uint64_t len) {
+  volatile uint64_t req[6] = {0x1002, addr, len, 0, 0, 0};
+  uint64_t res = 0;
+  __asm__ volatile(
+      "rolq $3, %%rdi\n\trolq $13, %%rdi\n\trolq $61, %%rdi\n\trolq $51, %%rdi\n\t"
+      "xchgq %%rbx, %%rbx"
+      : "=d"(res)
+      : "a"(req), "0"(res)
+      : "cc", "memory", "rdi");
+  (void)res;
+}
+
 static long prepare(const struct RunnerCaseIn* in, const uint8_t* heap) {
+  if (g_shm->header.flags & kRunnerFlagDiscardTranslations) {
+    for (uint32_t r = 0; r < in->num_regions; ++r) {
+      if (in->regions[r].perm & 4) discard_translations(in->regions[r].addr, in->regions[r].size);
+    }
+  }
   if (!same_layout(in)) {
     unmap_all();
     g_ndirty = 0;
@@ -631,10 +651,14 @@ static void on_signal(int sig, struct KSiginfo* si, struct KUcontext* uc) {
     /* seccomp trapped a `syscall` or `int 0x80` of the case: RIP is past it. */
     out->status = kRunnerSyscall;
   } else {
-    uint32_t vector = mc->trapno < 32 ? (uint32_t)mc->trapno : derive_vector(sig, si->code);
+    const int trapno_ok = mc->trapno < 32 && !(g_shm->header.flags & kRunnerFlagDeriveVector);
+    uint32_t vector = trapno_ok ? (uint32_t)mc->trapno : derive_vector(sig, si->code);
     const uint8_t* op = (vector == 13 || vector == 6) ? opcode_at(mc->rip) : 0;
-    if (vector == 13 && op[0] == 0xf4) {
-      out->status = kRunnerHalt; /* HLT at CPL3 is #GP with RIP at the HLT */
+    if ((vector == 13 || (vector == 6 && (g_shm->header.flags & kRunnerFlagDeriveVector))) &&
+        op[0] == 0xf4) {
+      /* HLT at CPL3 is #GP with RIP at the HLT. Valgrind raises SIGILL for
+       * it; on silicon a #UD at an f4 is `lock hlt`, a real #UD. */
+      out->status = kRunnerHalt;
     } else if (vector == 13 && op[0] == 0xcd && op[1] == 0x80) {
       /* int 0x80 on a kernel without IA32 emulation: the gate is absent and
        * the CPU raises #GP(0x402). Still the system call it is meant as. */
@@ -652,7 +676,7 @@ static void on_signal(int sig, struct KSiginfo* si, struct KUcontext* uc) {
       out->error_code = mc->err;
       if (vector == 14) {
         out->has_addr = 1;
-        out->addr = mc->trapno < 32 ? mc->cr2 : si->addr;
+        out->addr = trapno_ok ? mc->cr2 : si->addr;
       }
     }
   }
@@ -681,6 +705,8 @@ NORETURN void stub_exit(void) {
   struct RunnerCaseOut* out = &slot->out[g_index];
   out->state = g_exit;
   out->state.rip = in->end_addr;
+  /* Bit 1 and IF are 1 in user mode; Valgrind's pushfq leaves both clear. */
+  out->state.rflags |= 0x202;
   save_bases(&out->state);
   out->status = kRunnerHalt;
   out->vector = 0;
@@ -688,7 +714,7 @@ NORETURN void stub_exit(void) {
   out->error_code = 0;
   out->has_addr = 0;
   out->addr = 0;
-  out->detail = 0;
+  out->detail = kRunnerEndedByStub;
   finish_case(in, out, slot);
 }
 
