@@ -148,8 +148,7 @@ struct RunnerHost::Impl {
     h.flags = (opt.seccomp ? 0 : kRunnerFlagNoSeccomp) |
               (opt.command_prefix.empty() ? 0 : kRunnerFlagRemapExec) |
               (opt.exit_stub ? kRunnerFlagExitStub : 0) |
-              (opt.derive_vector ? kRunnerFlagDeriveVector : 0) |
-              (opt.discard_translations ? kRunnerFlagDiscardTranslations : 0);
+              (opt.derive_vector ? kRunnerFlagDeriveVector : 0);
     h.exit_stub = 0;
     __atomic_store_n(&h.progress, 0, __ATOMIC_RELEASE);
     std::memset(h.fail_reason, 0, sizeof(h.fail_reason));

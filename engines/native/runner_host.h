@@ -59,9 +59,6 @@ struct RunnerOptions {
   // signal frames lose state. The code region is then followed by a 14-byte
   // jump instead of the one HLT byte (CheckExitStubRoom).
   bool exit_stub = false;
-  // Ask Valgrind to discard the translations of a case's executable regions
-  // before it runs (kRunnerFlagDiscardTranslations).
-  bool discard_translations = false;
   // Derive fault vectors from the signal, not the frame's trap number
   // (kRunnerFlagDeriveVector).
   bool derive_vector = false;

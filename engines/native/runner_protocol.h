@@ -54,13 +54,6 @@
  * derive the vector from the signal and si_code, the #PF address from
  * si_addr. */
 #define kRunnerFlagDeriveVector 8u
-/* Before every case, ask Valgrind to discard its translations of the
- * case's executable regions (the DISCARD_TRANSLATIONS client request, a
- * no-op anywhere else). Valgrind 3.19 keeps the translation of an
- * undecodable instruction (a SIGILL block) at its guest address after the
- * bytes there change, with --smc-check=all and across munmap/mmap
- * (measured), so every later case at that address raised SIGILL. */
-#define kRunnerFlagDiscardTranslations 16u
 /* ff 25 00 00 00 00 <8-byte address>: jmp *0(%rip) */
 #define kRunnerExitJumpLen 14u
 /* RunnerCaseOut.detail of a case that ended through the exit stub. */

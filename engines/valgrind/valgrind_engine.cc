@@ -58,7 +58,6 @@ RunnerOptions MakeOptions(const EngineOptions& options) {
   r.seccomp = false;  // it would trap Valgrind's own system calls
   r.exit_stub = true;
   r.derive_vector = true;         // the frame's trap number is 0
-  r.discard_translations = true;  // stale SIGILL translations (runner_protocol.h)
   r.unobserved_at_signal = kObserveRflags | kObserveXmm | kObserveMxcsr | kObserveErrorCode;
   r.timeout_ms = options.timeout_ms;
   r.start_timeout_ms = 30000;
