@@ -109,6 +109,11 @@ TEST_F(ValgrindTest, CodeAfterAnUndecodableInstructionRunsAsWritten) {
   EXPECT_EQ(r[1].outcome.kind, OutcomeKind::kHalt);
   EXPECT_EQ(r[1].state.gpr[kRax], 0x80u);
   EXPECT_EQ(r[3].outcome.kind, OutcomeKind::kHalt);
+  // A batch that ends with a #UD, then the next batch.
+  r = RunAndCompare({add, ud1});
+  EXPECT_EQ(FormatOutcome(r[1].outcome), "#UD");
+  r = RunAndCompare({add});
+  EXPECT_EQ(r[0].state.gpr[kRax], 0x80u);
 }
 
 TEST_F(ValgrindTest, SystemCallBytesAreUnsupported) {

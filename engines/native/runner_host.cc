@@ -149,8 +149,7 @@ struct RunnerHost::Impl {
     h.version = CPUDIFF_RUNNER_VERSION;
     h.flags = (opt.seccomp ? 0 : kRunnerFlagNoSeccomp) |
               (opt.command_prefix.empty() ? 0 : kRunnerFlagRemapExec) |
-              (opt.derive_vector ? kRunnerFlagDeriveVector : 0) |
-              (opt.discard_translations ? kRunnerFlagDiscardTranslations : 0);
+              (opt.derive_vector ? kRunnerFlagDeriveVector : 0);
     h.exit_addr = 0;
     __atomic_store_n(&h.progress, 0, __ATOMIC_RELEASE);
     std::memset(h.fail_reason, 0, sizeof(h.fail_reason));

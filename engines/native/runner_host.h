@@ -58,9 +58,6 @@ struct RunnerOptions {
   // case could tell, for translators whose signal frames lose state. The
   // code region then always has room for the stub (CheckExitStubRoom).
   bool exit_stub = false;
-  // Ask Valgrind to discard the translations of a case's executable regions
-  // before it runs (kRunnerFlagDiscardTranslations).
-  bool discard_translations = false;
   // Derive fault vectors from the signal, not the frame's trap number
   // (kRunnerFlagDeriveVector).
   bool derive_vector = false;

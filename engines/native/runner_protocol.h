@@ -49,13 +49,6 @@
  * derive the vector from the signal and si_code, the #PF address from
  * si_addr. */
 #define kRunnerFlagDeriveVector 8u
-/* Before every case, ask Valgrind to discard its translations of the
- * case's executable regions (the DISCARD_TRANSLATIONS client request, a
- * no-op anywhere else). Valgrind 3.19 keeps the translation of an
- * undecodable instruction (a SIGILL block) at its guest address after the
- * bytes there change, with --smc-check=all and across munmap/mmap
- * (measured), so every later case at that address raised SIGILL. */
-#define kRunnerFlagDiscardTranslations 16u
 /* RunnerCaseOut.detail of a case that ended through the end stub (a jump
  * to RunnerHeader.exit_addr put where the HLT would be, see
  * engines/native/stub_end.h). */

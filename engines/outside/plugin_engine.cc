@@ -24,26 +24,25 @@ class PluginEngine : public Engine {
     // A bare file name would make dlopen search the library path.
     std::string open_path = path.find('/') == std::string::npos ? "./" + path : path;
     handle_ = dlopen(open_path.c_str(), RTLD_NOW | RTLD_LOCAL);
-    if (handle_ == nullptr) throw std::runtime_error(path + ": cannot load: " + dlerror());
+    if (handle_ == nullptr) throw std::runtime_error(std::string("cannot load: ") + dlerror());
     auto entry = reinterpret_cast<cpudiff_engine_entry_fn>(dlsym(handle_, CPUDIFF_ENGINE_ENTRY));
     if (entry == nullptr) {
-      throw std::runtime_error(path +
-                               ": no symbol " CPUDIFF_ENGINE_ENTRY
+      throw std::runtime_error("no symbol " CPUDIFF_ENGINE_ENTRY
                                " (not a cpudiff engine plugin, see include/cpudiff/engine.h)");
     }
     desc_ = entry(CPUDIFF_ENGINE_ABI_VERSION);
     if (desc_ == nullptr) {
-      throw std::runtime_error(path + ": the plugin does not speak plugin ABI version " +
+      throw std::runtime_error("the plugin does not speak plugin ABI version " +
                                std::to_string(CPUDIFF_ENGINE_ABI_VERSION) +
                                " (its entry returned NULL)");
     }
     if (desc_->abi_version != CPUDIFF_ENGINE_ABI_VERSION) {
-      throw std::runtime_error(path + ": plugin ABI version mismatch: the plugin was built for " +
+      throw std::runtime_error("plugin ABI version mismatch: the plugin was built for " +
                                std::to_string(desc_->abi_version) + ", this cpudiff speaks " +
                                std::to_string(CPUDIFF_ENGINE_ABI_VERSION));
     }
     if (desc_->create == nullptr || desc_->run == nullptr || desc_->destroy == nullptr) {
-      throw std::runtime_error(path + ": the plugin lacks create, run or destroy");
+      throw std::runtime_error("the plugin lacks create, run or destroy");
     }
     cpudiff_engine_options o{};
     o.timeout_ms = options.timeout_ms;
@@ -52,7 +51,7 @@ class PluginEngine : public Engine {
     instance_ = desc_->create(&o, error, sizeof(error));
     if (instance_ == nullptr) {
       error[sizeof(error) - 1] = 0;
-      throw std::runtime_error(path + ": the plugin's create failed: " +
+      throw std::runtime_error("the plugin's create failed: " +
                                (error[0] ? std::string(error) : "(no message)"));
     }
   }

@@ -271,8 +271,8 @@ int main(int argc, char** argv) {
     char dir[256];
     snprintf(dir, sizeof(dir), "%s/tmp", root);
     make_dirs(dir);
-    if (mount("cpudiff-tmp", dir, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=256k,mode=1777") !=
-        0) {
+    if (mount("cpudiff-tmp", dir, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+              "size=256k,mode=1777") != 0) {
       die("mount tmpfs on %s", dir);
     }
   }

@@ -57,8 +57,7 @@ RunnerOptions MakeOptions(const EngineOptions& options) {
   r.env = {std::string("VALGRIND_LAUNCHER=") + kLauncher};
   r.seccomp = false;  // it would trap Valgrind's own system calls
   r.exit_stub = true;
-  r.derive_vector = true;         // the frame's trap number is 0
-  r.discard_translations = true;  // stale SIGILL translations (runner_protocol.h)
+  r.derive_vector = true;  // the frame's trap number is 0
   r.unobserved_at_signal = kObserveRflags | kObserveXmm | kObserveMxcsr | kObserveErrorCode;
   r.timeout_ms = options.timeout_ms;
   r.start_timeout_ms = 30000;
@@ -70,14 +69,17 @@ RunnerOptions MakeOptions(const EngineOptions& options) {
 class ValgrindEngine : public Engine {
  public:
   explicit ValgrindEngine(const EngineOptions& options)
-      : options_(MakeOptions(options)), host_(std::make_unique<RunnerHost>(options_)) {}
+      : options_(MakeOptions(options)), host_(std::make_unique<RunnerHost>(options_)) {
+    fsgsbase_ = host_->fsgsbase();
+  }
 
   void Run(std::span<const TestCase* const> cases, std::span<RunResult> results) override {
     std::vector<const TestCase*> send;
     std::vector<size_t> origin;
     send.reserve(cases.size());
     origin.reserve(cases.size());
-    const bool fsgsbase = host_->fsgsbase();
+    // The same host CPU for every Valgrind process: the first one's answer.
+    const bool fsgsbase = fsgsbase_;
     for (size_t i = 0; i < cases.size(); ++i) {
       const TestCase& tc = *cases[i];
       std::string why = SyscallBytesReason(
@@ -105,24 +107,34 @@ class ValgrindEngine : public Engine {
     size_t done = 0;
     std::vector<RunResult> out;
     while (done < send.size()) {
+      if (host_ == nullptr) {
+        try {
+          host_ = std::make_unique<RunnerHost>(options_);
+        } catch (const std::exception& e) {
+          for (; done < send.size(); ++done) {
+            RunResult& r = results[origin[done]];
+            r = RunResult{};
+            r.state = send[done]->init;
+            r.outcome = Outcome::Crash(std::string("valgrind could not be restarted: ") + e.what());
+          }
+          return;
+        }
+      }
       std::span<const TestCase* const> rest(send.data() + done, send.size() - done);
       out.assign(rest.size(), RunResult{});
       host_->Run(rest, out);
       size_t keep = rest.size();
+      bool ud = false;
       for (size_t j = 0; j < rest.size(); ++j) {
         if (out[j].outcome.kind == OutcomeKind::kFault && out[j].outcome.vector == kVecUD) {
           keep = j + 1;
+          ud = true;
           break;
         }
       }
       for (size_t j = 0; j < keep; ++j) results[origin[done + j]] = std::move(out[j]);
       done += keep;
-      if (done < send.size() || keep < rest.size() ||
-          (keep > 0 && results[origin[done - 1]].outcome.vector == kVecUD &&
-           results[origin[done - 1]].outcome.kind == OutcomeKind::kFault)) {
-        host_.reset();
-        host_ = std::make_unique<RunnerHost>(options_);
-      }
+      if (ud) host_.reset();  // started again for the next case
     }
   }
 
@@ -130,7 +142,8 @@ class ValgrindEngine : public Engine {
 
  private:
   RunnerOptions options_;
-  std::unique_ptr<RunnerHost> host_;
+  std::unique_ptr<RunnerHost> host_;  // null after a #UD until the next case
+  bool fsgsbase_ = false;
 };
 
 }  // namespace

@@ -352,27 +352,7 @@ static void sync_page(uint32_t r, uint64_t off, uint64_t lo, uint64_t hi,
 
 /* Maps the case's regions when the layout changed and brings memory to the
  * initial image. Returns 0 or -errno of a failed mmap. */
-/* Valgrind's DISCARD_TRANSLATIONS client request (0x1002) for [addr,
- * addr+len): the magic preamble (four rotates of rdi summing to 128 bits,
- * a no-op on a real CPU) followed by xchg rbx,rbx, request block in rax. */
-static void discard_translations(uint64_t addr, uint64_t len) {
-  volatile uint64_t req[6] = {0x1002, addr, len, 0, 0, 0};
-  uint64_t res = 0;
-  __asm__ volatile(
-      "rolq $3, %%rdi\n\trolq $13, %%rdi\n\trolq $61, %%rdi\n\trolq $51, %%rdi\n\t"
-      "xchgq %%rbx, %%rbx"
-      : "=d"(res)
-      : "a"(req), "0"(res)
-      : "cc", "memory", "rdi");
-  (void)res;
-}
-
 static long prepare(const struct RunnerCaseIn* in, const uint8_t* heap) {
-  if (g_shm->header.flags & kRunnerFlagDiscardTranslations) {
-    for (uint32_t r = 0; r < in->num_regions; ++r) {
-      if (in->regions[r].perm & 4) discard_translations(in->regions[r].addr, in->regions[r].size);
-    }
-  }
   if (!same_layout(in)) {
     unmap_all();
     g_ndirty = 0;
