@@ -75,11 +75,13 @@ int RunBench(const BenchOptions& opts, std::ostream& out, std::ostream& err) {
   // are timed over more than a few batches).
   std::vector<TestCase> seed_cases;
   for (const std::string& f : CorpusFiles(opts.seed_corpus)) {
-    CorpusReadResult r = ReadCorpusFile(f, [&](TestCase&& tc) { seed_cases.push_back(std::move(tc)); });
+    CorpusReadResult r =
+        ReadCorpusFile(f, [&](TestCase&& tc) { seed_cases.push_back(std::move(tc)); });
     for (const CorpusError& e : r.errors) err << e.ToString() << "\n";
   }
   if (!seed_cases.empty()) {
-    Workload w{"seed", "seed corpus (" + std::to_string(seed_cases.size()) + " cases, repeated)", {}};
+    Workload w{
+        "seed", "seed corpus (" + std::to_string(seed_cases.size()) + " cases, repeated)", {}};
     while (w.cases.size() < opts.cases) {
       for (const TestCase& tc : seed_cases) {
         if (w.cases.size() >= opts.cases) break;
@@ -160,7 +162,8 @@ int RunBench(const BenchOptions& opts, std::ostream& out, std::ostream& err) {
       if (s.desc->name == "native") continue;
       out << "\n  " << s.desc->name << ":";
       for (const Workload& w : workloads) {
-        double r = json["engines"][std::string(s.desc->name)]["workloads"][w.name]["cases_per_second"];
+        double r =
+            json["engines"][std::string(s.desc->name)]["workloads"][w.name]["cases_per_second"];
         double n = native_rate[w.name];
         std::snprintf(line, sizeof line, " %s %.2f", w.name.c_str(), n > 0 ? r / n : 0.0);
         out << line;

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
@@ -13,6 +14,7 @@
 #include <iostream>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <thread>
@@ -200,43 +202,97 @@ struct Batch {
 // A set of engine instances running one batch while the harness fills the
 // next and compares the previous one. Engines run in worker or runner
 // processes, so the threads here mostly wait.
-struct Lane {
-  std::vector<std::unique_ptr<Engine>> engines;
+//
+// Each engine has one thread for the whole campaign: engines fork their
+// worker processes from the thread that runs them, and a child set up with
+// PR_SET_PDEATHSIG dies when the thread that forked it exits. A thread per
+// batch would kill every restarted worker at the end of its batch.
+class Lane {
+ public:
+  explicit Lane(std::vector<std::unique_ptr<Engine>> engines)
+      : engines_(std::move(engines)), failures_(engines_.size()) {
+    for (size_t e = 0; e < engines_.size(); ++e) {
+      threads_.emplace_back([this, e] { Serve(e); });
+    }
+  }
+  ~Lane() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      quit_ = true;
+    }
+    cv_.notify_all();
+    for (auto& t : threads_) t.join();
+  }
+
+  std::vector<std::unique_ptr<Engine>>& engines() { return engines_; }
+  const std::string& failure(size_t e) const { return failures_[e]; }
+
   Batch running, next, done;
-  std::vector<std::thread> threads;
-  std::vector<std::string> failures;
   bool active = false;
 
+  // Runs `running` on every engine in the background.
   void Start() {
     running.ptrs.clear();
     for (size_t i = 0; i < running.n; ++i) running.ptrs.push_back(&running.cases[i]);
-    running.results.resize(engines.size());
-    failures.assign(engines.size(), "");
-    for (size_t e = 0; e < engines.size(); ++e) {
+    running.results.resize(engines_.size());
+    for (size_t e = 0; e < engines_.size(); ++e) {
       running.results[e].assign(running.n, RunResult{});
-      threads.emplace_back([this, e] {
-        try {
-          engines[e]->Run(std::span(running.ptrs.data(), running.n),
-                          std::span(running.results[e].data(), running.n));
-        } catch (const std::exception& ex) {
-          failures[e] = ex.what();
-          if (failures[e].empty()) failures[e] = "unknown error";
-        }
-      });
+      failures_[e].clear();
     }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      ++generation_;
+      pending_ = engines_.size();
+    }
+    cv_.notify_all();
     active = true;
   }
+
   // Waits for the running batch; returns the index of an engine that failed
   // (or -1).
   int Wait() {
-    for (auto& t : threads) t.join();
-    threads.clear();
+    std::unique_lock<std::mutex> lock(mu_);
+    done_cv_.wait(lock, [&] { return pending_ == 0; });
     active = false;
-    for (size_t e = 0; e < failures.size(); ++e) {
-      if (!failures[e].empty()) return static_cast<int>(e);
+    for (size_t e = 0; e < failures_.size(); ++e) {
+      if (!failures_[e].empty()) return static_cast<int>(e);
     }
     return -1;
   }
+
+ private:
+  void Serve(size_t e) {
+    uint64_t seen = 0;
+    for (;;) {
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [&] { return quit_ || generation_ != seen; });
+        if (quit_) return;
+        seen = generation_;
+      }
+      try {
+        engines_[e]->Run(std::span(running.ptrs.data(), running.n),
+                         std::span(running.results[e].data(), running.n));
+      } catch (const std::exception& ex) {
+        failures_[e] = ex.what();
+        if (failures_[e].empty()) failures_[e] = "unknown error";
+      }
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        --pending_;
+      }
+      done_cv_.notify_one();
+    }
+  }
+
+  std::vector<std::unique_ptr<Engine>> engines_;
+  std::vector<std::string> failures_;
+  std::vector<std::thread> threads_;
+  std::mutex mu_;
+  std::condition_variable cv_, done_cv_;
+  uint64_t generation_ = 0;
+  size_t pending_ = 0;
+  bool quit_ = false;
 };
 
 }  // namespace
@@ -349,22 +405,22 @@ int RunCases(const CampaignOptions& opts, CaseSource& source, size_t rejected, s
   const size_t n_engines = selected.size();
   std::vector<std::unique_ptr<Lane>> lanes;
   for (size_t j = 0; j < std::max<size_t>(1, opts.jobs); ++j) {
-    auto lane = std::make_unique<Lane>();
+    std::vector<std::unique_ptr<Engine>> engines;
     for (const SelectedEngine& s : selected) {
       try {
-        lane->engines.push_back(s.desc->create(opts.engine_options));
+        engines.push_back(s.desc->create(opts.engine_options));
       } catch (const std::exception& e) {
         err << "cpudiff: engine '" << s.desc->name << "' failed to start: " << e.what() << "\n";
         store->FinishRun(run_id, "failed");
         return kExitUsage;
       }
     }
-    lanes.push_back(std::move(lane));
+    lanes.push_back(std::make_unique<Lane>(std::move(engines)));
   }
   std::vector<uint32_t> observes(n_engines);
   std::vector<std::string> names(n_engines);
   for (size_t e = 0; e < n_engines; ++e) {
-    observes[e] = lanes[0]->engines[e]->Observes();
+    observes[e] = lanes[0]->engines()[e]->Observes();
     names[e] = std::string(selected[e].desc->name);
   }
   CompareOptions cmp_base;
@@ -495,7 +551,7 @@ int RunCases(const CampaignOptions& opts, CaseSource& source, size_t rejected, s
 
   auto fail = [&](Lane& lane, int e) {
     err << "cpudiff: engine '" << names[static_cast<size_t>(e)]
-        << "' failed: " << lane.failures[static_cast<size_t>(e)] << "\n";
+        << "' failed: " << lane.failure(static_cast<size_t>(e)) << "\n";
     engine_failed = true;
   };
 

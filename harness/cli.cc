@@ -1,15 +1,15 @@
 #include "harness/cli.h"
 
+#include <CLI/CLI.hpp>
 #include <csignal>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
 #include <sstream>
 
-#include <CLI/CLI.hpp>
-
 #include "harness/bench.h"
 #include "harness/campaign.h"
+#include "harness/fuzz.h"
 #include "harness/store/store.h"
 #include "harness/version.h"
 #include "reports/report.h"
@@ -60,7 +60,8 @@ std::unique_ptr<Store> OpenExistingStore(const std::string& path) {
 
 int64_t PickRun(Store& store, int64_t requested, const std::string& path) {
   if (requested > 0) {
-    if (!store.GetRun(requested)) throw std::runtime_error(path + ": no run " + std::to_string(requested));
+    if (!store.GetRun(requested))
+      throw std::runtime_error(path + ": no run " + std::to_string(requested));
     return requested;
   }
   std::optional<RunInfo> last = store.LatestRun();
@@ -74,12 +75,13 @@ int CliMain(int argc, char** argv) {
   CLI::App app{"cpudiff: differential and conformance testing of x86-64 instruction semantics"};
   app.footer(kExitCodesHelp);
   app.require_subcommand(1);
-  app.set_version_flag("--version", std::string("cpudiff ") + CPUDIFF_VERSION + " (" +
-                                        CPUDIFF_GIT_REV + ")");
+  app.set_version_flag("--version",
+                       std::string("cpudiff ") + CPUDIFF_VERSION + " (" + CPUDIFF_GIT_REV + ")");
 
   // engines
-  CLI::App* engines_cmd = app.add_subcommand("engines", "List the engines, whether they are "
-                                                        "available here, and why not");
+  CLI::App* engines_cmd = app.add_subcommand("engines",
+                                             "List the engines, whether they are "
+                                             "available here, and why not");
 
   // run
   CampaignOptions run_opts;
@@ -97,11 +99,13 @@ int CliMain(int argc, char** argv) {
   run_cmd->add_flag("--resume", run_opts.resume,
                     "Continue the last run in --db, skipping the cases it has done");
   run_cmd->add_flag("-q,--quiet", run_opts.quiet, "No progress line and no summary");
-  run_cmd->add_option("--timeout-ms", run_opts.engine_options.timeout_ms,
-                      "Wall-time limit per case for real-time engines")
+  run_cmd
+      ->add_option("--timeout-ms", run_opts.engine_options.timeout_ms,
+                   "Wall-time limit per case for real-time engines")
       ->capture_default_str();
-  run_cmd->add_option("--max-instructions", run_opts.engine_options.max_instructions,
-                      "Instruction budget per case for counting engines")
+  run_cmd
+      ->add_option("--max-instructions", run_opts.engine_options.max_instructions,
+                   "Instruction budget per case for counting engines")
       ->capture_default_str();
   run_cmd->add_option("--batch", run_opts.batch_size, "Cases per batch")
       ->capture_default_str()
@@ -109,6 +113,72 @@ int CliMain(int argc, char** argv) {
   run_cmd->add_option("--write-expect", run_opts.write_expect,
                       "Write every case to this file with the reference engine's end state as "
                       "its expect");
+
+  // fuzz
+  FuzzCommandOptions fuzz_opts;
+  // Generated streams run for microseconds (loops are bounded); what runs
+  // longer is a raw-byte case stuck in a loop of its own, and every one of
+  // those costs the whole limit.
+  fuzz_opts.campaign.engine_options.timeout_ms = 100;
+  std::string fuzz_engines, fuzz_isa, fuzz_shapes, fuzz_time;
+  CLI::App* fuzz_cmd =
+      app.add_subcommand("fuzz", "Generate cases from a seed and run them on engines side by side");
+  fuzz_cmd->add_option("--seed", fuzz_opts.seed, "Campaign seed: same seed and options, same cases")
+      ->capture_default_str();
+  auto* count_opt = fuzz_cmd->add_option(
+      "--count", fuzz_opts.count,
+      "Cases to generate (default " + std::to_string(kDefaultFuzzCount) + " without --time)");
+  fuzz_cmd->add_option("--time", fuzz_time, "Stop after this long: 90, 90s, 15m, 2h")
+      ->excludes(count_opt);
+  fuzz_cmd
+      ->add_option("--length", fuzz_opts.generator.max_length,
+                   "Most instructions per generated stream (1..64)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 64));
+  fuzz_cmd->add_option("--isa", fuzz_isa,
+                       std::string("Comma-separated ISA extensions, ISA sets or mnemonics "
+                                   "(Zydis names, lower case; default ") +
+                           kDefaultIsa + ")");
+  fuzz_cmd->add_option("--shapes", fuzz_shapes,
+                       "Comma-separated stream shapes: single, random, branch, memory, raw, "
+                       "mutate (default: all; mutate with --mutate)");
+  fuzz_cmd->add_option("--mutate", fuzz_opts.mutate_files, "Corpus files whose cases are mutated");
+  fuzz_cmd->add_flag("--include-nondeterministic",
+                     fuzz_opts.generator.forms.include_nondeterministic,
+                     "Also generate rdtsc, rdrand, cpuid and the like");
+  fuzz_cmd->add_flag(
+      "--include-undefined-flags", fuzz_opts.generator.include_undefined_flag_reads,
+      "Also generate streams that read a flag an earlier instruction left undefined");
+  fuzz_cmd->add_option("--engines", fuzz_engines,
+                       "Comma-separated engine names (default: every available engine)");
+  fuzz_cmd->add_option("--reference", fuzz_opts.campaign.reference,
+                       "Engine every other engine is compared with (default: native)");
+  fuzz_cmd
+      ->add_option("--jobs", fuzz_opts.campaign.jobs,
+                   "Sets of engine processes running batches side by side")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 64));
+  fuzz_cmd->add_option("--db", fuzz_opts.campaign.db_path, "Campaign database")
+      ->capture_default_str();
+  fuzz_cmd->add_flag("--keep-all", fuzz_opts.campaign.keep_all,
+                     "Store every case in full (default: agreeing cases by hash and seed only)");
+  fuzz_cmd->add_flag("--strict", fuzz_opts.campaign.strict, "Compare undefined flags too");
+  fuzz_cmd->add_flag("-q,--quiet", fuzz_opts.campaign.quiet,
+                     "No progress line, no summary and no report");
+  fuzz_cmd
+      ->add_option("--timeout-ms", fuzz_opts.campaign.engine_options.timeout_ms,
+                   "Wall-time limit per case for real-time engines")
+      ->capture_default_str();
+  fuzz_cmd
+      ->add_option("--max-instructions", fuzz_opts.campaign.engine_options.max_instructions,
+                   "Instruction budget per case for counting engines")
+      ->capture_default_str();
+  fuzz_cmd->add_option("--batch", fuzz_opts.campaign.batch_size, "Cases per batch")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 65536));
+  fuzz_cmd
+      ->add_option("--top", fuzz_opts.report_examples, "Most frequent signatures listed at the end")
+      ->capture_default_str();
 
   // report
   std::string db_path = "cpudiff.db";
@@ -171,6 +241,28 @@ int CliMain(int argc, char** argv) {
       std::signal(SIGINT, OnStopSignal);
       std::signal(SIGTERM, OnStopSignal);
       return RunCampaign(run_opts, std::cout, std::cerr);
+    }
+    if (fuzz_cmd->parsed()) {
+      fuzz_opts.campaign.engines = split(fuzz_engines);
+      fuzz_opts.generator.forms.isa = split(fuzz_isa);
+      for (const std::string& name : split(fuzz_shapes)) {
+        Shape shape;
+        if (!ParseShape(name, &shape)) {
+          std::cerr << "cpudiff: --shapes: unknown shape '" << name
+                    << "' (known: single, random, branch, memory, raw, mutate)\n";
+          return kExitUsage;
+        }
+        fuzz_opts.generator.shapes.push_back(shape);
+      }
+      if (!fuzz_time.empty() && !ParseDuration(fuzz_time, &fuzz_opts.seconds)) {
+        std::cerr << "cpudiff: --time: '" << fuzz_time
+                  << "' is not a duration (90, 90s, 15m, 2h)\n";
+        return kExitUsage;
+      }
+      fuzz_opts.campaign.command_line = JoinArgs(argc, argv);
+      std::signal(SIGINT, OnStopSignal);
+      std::signal(SIGTERM, OnStopSignal);
+      return RunFuzz(std::move(fuzz_opts), std::cout, std::cerr);
     }
     if (report_cmd->parsed() || show_cmd->parsed()) {
       std::unique_ptr<Store> store = OpenExistingStore(db_path);
