@@ -127,24 +127,35 @@ std::shared_ptr<const FormSet> FormSet::Build(const FormFilter& filter) {
     uint8_t buf[15];
     size_t n = 0;
     uint64_t r = rng.Next();
-    if (uint8_t p = kPrefixes[r % std::size(kPrefixes)]) buf[n++] = p;
-    r /= std::size(kPrefixes);
-    if (r % 3 == 0) buf[n++] = static_cast<uint8_t>(0x40 | ((r >> 2) & 0xf));
-    r >>= 6;
-    switch (r % 4) {
-      case 0:
-        break;
-      case 1:
-        buf[n++] = 0x0f;
-        break;
-      case 2:
-        buf[n++] = 0x0f;
-        buf[n++] = 0x38;
-        break;
-      default:
-        buf[n++] = 0x0f;
-        buf[n++] = 0x3a;
-        break;
+    if (r % 4 == 0) {
+      // A VEX prefix (c4: 3 bytes, c5: 2 bytes) with a random payload, which
+      // holds the map: the only way to the VEX-only forms (andn, bextr,
+      // blsr, shlx, ...).
+      const bool three = (r >> 2) & 1;
+      buf[n++] = three ? 0xc4 : 0xc5;
+      buf[n++] = static_cast<uint8_t>(r >> 8);
+      if (three) buf[n++] = static_cast<uint8_t>(r >> 16);
+    } else {
+      r >>= 2;
+      if (uint8_t p = kPrefixes[r % std::size(kPrefixes)]) buf[n++] = p;
+      r /= std::size(kPrefixes);
+      if (r % 3 == 0) buf[n++] = static_cast<uint8_t>(0x40 | ((r >> 2) & 0xf));
+      r >>= 6;
+      switch (r % 4) {
+        case 0:
+          break;
+        case 1:
+          buf[n++] = 0x0f;
+          break;
+        case 2:
+          buf[n++] = 0x0f;
+          buf[n++] = 0x38;
+          break;
+        default:
+          buf[n++] = 0x0f;
+          buf[n++] = 0x3a;
+          break;
+      }
     }
     uint64_t tail = rng.Next();
     while (n < sizeof buf) {
