@@ -215,6 +215,10 @@ int CliMain(int argc, char** argv) {
       ->capture_default_str();
   bench_cmd->add_option("--json", bench_opts.json_path, "Also write the figures as JSON here");
   bench_cmd->add_option("--seed", bench_opts.seed, "Generator seed")->capture_default_str();
+  bench_cmd
+      ->add_option("--campaign-cases", bench_opts.campaign_cases,
+                   "Cases of the end-to-end campaign measurement (0: skip)")
+      ->capture_default_str();
 
   try {
     app.parse(argc, argv);
