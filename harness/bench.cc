@@ -196,7 +196,7 @@ int RunBench(const BenchOptions& opts, std::ostream& out, std::ostream& err) {
       co.db_path = db;
       co.quiet = true;
       co.jobs = jobs;
-      co.engine_options.timeout_ms = 100;  // as cpudiff fuzz
+      co.engine_options.timeout_ms = 250;  // as cpudiff fuzz
       GeneratorSource source(gen, opts.seed, opts.campaign_cases, 0);
       std::ostringstream sink;
       auto start = std::chrono::steady_clock::now();

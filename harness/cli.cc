@@ -119,7 +119,7 @@ int CliMain(int argc, char** argv) {
   // Generated streams run for microseconds (loops are bounded); what runs
   // longer is a raw-byte case stuck in a loop of its own, and every one of
   // those costs the whole limit.
-  fuzz_opts.campaign.engine_options.timeout_ms = 100;
+  fuzz_opts.campaign.engine_options.timeout_ms = 250;
   std::string fuzz_engines, fuzz_isa, fuzz_shapes, fuzz_time;
   CLI::App* fuzz_cmd =
       app.add_subcommand("fuzz", "Generate cases from a seed and run them on engines side by side");
