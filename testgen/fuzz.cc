@@ -326,6 +326,7 @@ bool FuzzGenerator::EmitForm(Rng& rng, const InsnForm& f, Stream& s, uint32_t av
       switch (fo.type) {
         case ZYDIS_OPERAND_TYPE_REGISTER: {
           int id = 0;
+          bool avoided = false;
           for (int tries = 0; tries < 8; ++tries) {
             id = static_cast<int>(rng.Below(fo.reg_class == ZYDIS_REGCLASS_GPR8 ? 20 : 16));
             bool gpr = fo.reg_class != ZYDIS_REGCLASS_XMM;
@@ -333,15 +334,26 @@ bool FuzzGenerator::EmitForm(Rng& rng, const InsnForm& f, Stream& s, uint32_t av
                          : fo.reg_class == ZYDIS_REGCLASS_GPR8 && id >= 8         ? id - 4
                                                                                   : id;
             if (!gpr || gpr_id < 0) break;
-            if (gpr_id < 16 && (avoid_regs >> gpr_id & 1)) continue;
+            avoided = gpr_id < 16 && (avoid_regs >> gpr_id & 1);
+            if (avoided) continue;
             // Overwriting the stack pointer, an address or an index
             // register sends the rest of the stream's memory accesses to
             // wild addresses: rare.
             if (fo.written && (kAddressRegMask >> gpr_id & 1) && rng.Below(16)) continue;
             break;
           }
+          // A register to avoid (a loop counter) is never used, even when
+          // every draw hit one: then the first register of the class.
+          if (avoided) id = 0;
           ZydisRegister r = ZydisRegisterEncode(fo.reg_class, static_cast<ZyanU8>(id));
-          if (r != ZYDIS_REGISTER_NONE) op.reg.value = r;
+          if (r == ZYDIS_REGISTER_NONE) r = op.reg.value;
+          const ZydisRegister full =
+              ZydisRegisterGetLargestEnclosing(ZYDIS_MACHINE_MODE_LONG_64, r);
+          if (full >= ZYDIS_REGISTER_RAX && full <= ZYDIS_REGISTER_R15 &&
+              (avoid_regs >> (full - ZYDIS_REGISTER_RAX) & 1)) {
+            r = ZydisRegisterEncode(fo.reg_class, 0);
+          }
+          op.reg.value = r;
           break;
         }
         case ZYDIS_OPERAND_TYPE_MEMORY: {
@@ -416,7 +428,9 @@ bool FuzzGenerator::EmitForm(Rng& rng, const InsnForm& f, Stream& s, uint32_t av
       return true;
     }
   }
-  // Rewriting failed to encode: the form's own bytes are a valid encoding.
+  // Rewriting failed to encode: the form's own bytes are a valid encoding,
+  // but they name whatever registers they were found with.
+  if (avoid_regs != 0) return false;
   s.code.insert(s.code.end(), f.bytes.begin(), f.bytes.end());
   s.undef = (s.undef & ~f.flags_written) | f.flags_undefined;
   return true;
@@ -533,15 +547,21 @@ void FuzzGenerator::Raw(Rng& rng, TestCase* tc) const {
   for (int tries = 0; tries < 16; ++tries) {
     tc->code.resize(1 + rng.Below(15));
     for (uint8_t& b : tc->code) b = static_cast<uint8_t>(rng.Next());
-    if (opts_.forms.include_nondeterministic) return;
     // Whatever decodes at any offset may run (a jump can land mid-stream):
-    // refuse the bytes when any of those is non-deterministic.
+    // refuse the bytes when any of those is non-deterministic, or a
+    // backward relative jump or loop. Those spin until the wall-time limit
+    // (`eb fe`, `e2 fe` with a large rcx): every one costs the whole limit
+    // on every engine and tells nothing about decoding. Forward jumps end
+    // in the HLT, the zero padding or a fetch fault.
     bool bad = false;
     for (size_t off = 0; off < tc->code.size() && !bad; ++off) {
       ZydisDecodedInstruction in;
       if (ZYAN_SUCCESS(ZydisDecoderDecodeInstruction(&decoder, nullptr, tc->code.data() + off,
                                                      tc->code.size() - off, &in))) {
-        bad = IsNondeterministic(in.mnemonic);
+        bad = !opts_.forms.include_nondeterministic && IsNondeterministic(in.mnemonic);
+        bad |= (in.meta.category == ZYDIS_CATEGORY_COND_BR ||
+                in.meta.category == ZYDIS_CATEGORY_UNCOND_BR) &&
+               in.raw.imm[0].is_relative && in.raw.imm[0].value.s < 0;
       }
     }
     if (!bad) return;
