@@ -592,8 +592,11 @@ static uint32_t derive_vector(int sig, int code) {
 
 static void on_signal(int sig, struct KSiginfo* si, struct KUcontext* uc) {
   /* The kernel clears DF, TF and RF for a handler but not AC: with a case's
-   * AC still set, any misaligned access of the runner would raise #AC. */
-  __asm__ volatile("pushfq\n\tandq $~0x40000, (%%rsp)\n\tpopfq" : : : "memory", "cc");
+   * AC still set, any misaligned access of the runner would raise #AC.
+   * QEMU user mode (7.2) does not clear DF either: a case that ended with
+   * DF set made the runner's own string copies run backwards and load the
+   * next cases' state wrongly, so DF is cleared here too. */
+  __asm__ volatile("cld\n\tpushfq\n\tandq $~0x40000, (%%rsp)\n\tpopfq" : : : "memory", "cc");
   struct KSigcontext* mc = &uc->mc;
   if (!g_running || (mc->rip >= (uint64_t)__executable_start && mc->rip < (uint64_t)_etext)) {
     fatal3("runner fault: signal, rip, addr", (uint64_t)sig, mc->rip, si->addr);
