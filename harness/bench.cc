@@ -1,5 +1,7 @@
 #include "harness/bench.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -8,9 +10,12 @@
 #include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "harness/campaign.h"
 #include "harness/corpus/corpus.h"
+#include "harness/fuzz.h"
+#include "harness/store/store.h"
 #include "testgen/generate.h"
 
 namespace cpudiff {
@@ -170,6 +175,60 @@ int RunBench(const BenchOptions& opts, std::ostream& out, std::ostream& err) {
       }
     }
     out << "\n";
+  }
+  // End to end: what `cpudiff fuzz` sustains with every selected engine at
+  // once (generation, every engine, comparison, store), into a scratch
+  // database, with one and with two lanes of engine processes.
+  if (opts.campaign_cases > 0) {
+    std::vector<std::string> names;
+    for (const SelectedEngine& s : selected) names.emplace_back(s.desc->name);
+    FuzzGenerator gen{FuzzOptions{}};
+    std::string joined;
+    for (const std::string& n : names) joined += (joined.empty() ? "" : ",") + n;
+    out << "campaign end to end (cpudiff fuzz, " << opts.campaign_cases << " cases, engines "
+        << joined << "):\n";
+    for (size_t jobs : {size_t{1}, size_t{2}}) {
+      std::string db = (std::filesystem::temp_directory_path() /
+                        ("cpudiff-bench-" + std::to_string(getpid()) + ".db"))
+                           .string();
+      CampaignOptions co;
+      co.engines = names;
+      co.db_path = db;
+      co.quiet = true;
+      co.jobs = jobs;
+      co.engine_options.timeout_ms = 250;  // as cpudiff fuzz
+      GeneratorSource source(gen, opts.seed, opts.campaign_cases, 0);
+      std::ostringstream sink;
+      auto start = std::chrono::steady_clock::now();
+      int rc = RunCases(co, source, 0, sink, err);
+      double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      int64_t divergent = 0, stored = 0;
+      {
+        std::unique_ptr<Store> store = Store::Open(db);
+        int64_t run = store->LatestRun()->id;
+        divergent = store->CountDivergentCases(run);
+        stored = store->CountCasesDone(run) - store->CountAgreedCases(run);
+      }
+      std::uintmax_t bytes = std::filesystem::file_size(db);
+      for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(db + suffix);
+      if (rc != kExitAgree && rc != kExitDiverged) {
+        err << "cpudiff: bench: the campaign failed (exit " << rc << ")\n";
+        return kExitInternal;
+      }
+      double rate = secs > 0 ? static_cast<double>(opts.campaign_cases) / secs : 0;
+      std::snprintf(line, sizeof line,
+                    "  --jobs %zu: %8.0f cases/s  (%.2f s; %lld divergent cases, %lld stored in "
+                    "full; database %.1f MB)\n",
+                    jobs, rate, secs, static_cast<long long>(divergent),
+                    static_cast<long long>(stored), static_cast<double>(bytes) / 1e6);
+      out << line << std::flush;
+      nlohmann::ordered_json cj;
+      cj["cases"] = opts.campaign_cases;
+      cj["cases_per_second"] = rate;
+      cj["divergent_cases"] = divergent;
+      cj["database_bytes"] = bytes;
+      json["campaign"]["jobs_" + std::to_string(jobs)] = cj;
+    }
   }
   if (!opts.json_path.empty()) {
     std::ofstream f(opts.json_path);

@@ -13,6 +13,8 @@ struct BenchOptions {
   // A corpus file or a folder of .jsonl files measured as they are.
   std::string seed_corpus = "corpus/seed";
   size_t cases = 20000;  // generated cases per workload
+  // Cases of the end-to-end campaign measurement (0: skip it).
+  size_t campaign_cases = 20000;
   size_t batch = 256;
   std::string json_path;
   // Also write the generated new-code cases here as a corpus file, e.g. for

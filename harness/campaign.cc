@@ -3,16 +3,18 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cerrno>
+#include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstring>
-#include <deque>
 #include <ctime>
+#include <deque>
 #include <fstream>
 #include <iostream>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <thread>
@@ -71,7 +73,8 @@ bool SelectEngines(const std::vector<std::string>& names, const std::string& ref
                  ", plugin:PATH.so, exec:'COMMAND ARGS')";
         return false;
       }
-      if (std::any_of(out->begin(), out->end(), [&](const SelectedEngine& s) { return s.desc == d; })) {
+      if (std::any_of(out->begin(), out->end(),
+                      [&](const SelectedEngine& s) { return s.desc == d; })) {
         continue;
       }
       Availability a = d->probe();
@@ -120,7 +123,8 @@ bool SelectEngines(const std::vector<std::string>& names, const std::string& ref
       }
     }
   }
-  std::rotate(out->begin(), out->begin() + static_cast<long>(ref), out->begin() + static_cast<long>(ref) + 1);
+  std::rotate(out->begin(), out->begin() + static_cast<long>(ref),
+              out->begin() + static_cast<long>(ref) + 1);
   return true;
 }
 
@@ -144,19 +148,22 @@ struct EngineTally {
 
 class ProgressLine {
  public:
-  ProgressLine(bool enabled, size_t total, std::ostream& err)
-      : enabled_(enabled && isatty(STDERR_FILENO)), total_(total), err_(err) {}
-  void Update(size_t done, int64_t divergences, bool force = false) {
+  ProgressLine(bool enabled, const CaseSource& source, std::ostream& err)
+      : enabled_(enabled && isatty(STDERR_FILENO)), source_(source), err_(err) {}
+  void Update(size_t done, int64_t divergences, size_t signatures, bool force = false) {
     if (!enabled_) return;
     auto now = std::chrono::steady_clock::now();
     if (!force && now - last_ < std::chrono::milliseconds(200)) return;
     last_ = now;
     double secs = std::chrono::duration<double>(now - start_).count();
     double rate = secs > 0 ? static_cast<double>(done) / secs : 0;
-    double eta = rate > 0 ? static_cast<double>(total_ - done) / rate : 0;
-    char buf[160];
-    std::snprintf(buf, sizeof buf, "\r%zu/%zu cases  %.0f cases/s  %lld divergences  ETA %.0fs   ",
-                  done, total_, rate, static_cast<long long>(divergences), eta);
+    double f = source_.FractionDone(done);
+    char eta[32] = "";
+    if (f > 0 && f <= 1) std::snprintf(eta, sizeof eta, "  ETA %.0fs", secs * (1 - f) / f);
+    char buf[200];
+    std::snprintf(buf, sizeof buf,
+                  "\r%zu cases  %.0f cases/s  %lld divergences  %zu signatures%s   ", done, rate,
+                  static_cast<long long>(divergences), signatures, eta);
     err_ << buf << std::flush;
     shown_ = true;
   }
@@ -166,36 +173,150 @@ class ProgressLine {
 
  private:
   bool enabled_;
-  size_t total_;
+  const CaseSource& source_;
   std::ostream& err_;
   bool shown_ = false;
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
   std::chrono::steady_clock::time_point last_{};
 };
 
-bool ComparableOutcome(OutcomeKind k) {
-  return k != OutcomeKind::kUnsupported;
-}
+bool ComparableOutcome(OutcomeKind k) { return k != OutcomeKind::kUnsupported; }
+
+// Cases of a corpus, read up front.
+class CorpusSource final : public CaseSource {
+ public:
+  explicit CorpusSource(std::deque<TestCase> cases) : cases_(std::move(cases)) {}
+  bool Next(TestCase* out) override {
+    if (next_ >= cases_.size()) return false;
+    *out = std::move(cases_[next_++]);
+    return true;
+  }
+  double FractionDone(size_t) const override {
+    return cases_.empty() ? 1.0 : static_cast<double>(next_) / static_cast<double>(cases_.size());
+  }
+
+ private:
+  std::deque<TestCase> cases_;
+  size_t next_ = 0;
+};
+
+// One batch of cases and every engine's results for it. Reused: the cases'
+// and results' buffers keep their capacity from batch to batch.
+struct Batch {
+  std::vector<TestCase> cases;
+  std::vector<uint64_t> hashes;
+  std::vector<const TestCase*> ptrs;
+  std::vector<std::vector<RunResult>> results;  // [engine][case]
+  size_t n = 0;
+};
+
+// A set of engine instances running one batch while the harness fills the
+// next and compares the previous one. Engines run in worker or runner
+// processes, so the threads here mostly wait.
+//
+// Each engine has one thread for the whole campaign: engines fork their
+// worker processes from the thread that runs them, and a child set up with
+// PR_SET_PDEATHSIG dies when the thread that forked it exits. A thread per
+// batch would kill every restarted worker at the end of its batch.
+class Lane {
+ public:
+  explicit Lane(std::vector<std::unique_ptr<Engine>> engines)
+      : engines_(std::move(engines)), failures_(engines_.size()) {
+    for (size_t e = 0; e < engines_.size(); ++e) {
+      threads_.emplace_back([this, e] { Serve(e); });
+    }
+  }
+  ~Lane() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      quit_ = true;
+    }
+    cv_.notify_all();
+    for (auto& t : threads_) t.join();
+  }
+
+  std::vector<std::unique_ptr<Engine>>& engines() { return engines_; }
+  const std::string& failure(size_t e) const { return failures_[e]; }
+
+  Batch running, next, done;
+  bool active = false;
+
+  // Runs `running` on every engine in the background.
+  void Start() {
+    running.ptrs.clear();
+    for (size_t i = 0; i < running.n; ++i) running.ptrs.push_back(&running.cases[i]);
+    running.results.resize(engines_.size());
+    for (size_t e = 0; e < engines_.size(); ++e) {
+      running.results[e].assign(running.n, RunResult{});
+      failures_[e].clear();
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      ++generation_;
+      pending_ = engines_.size();
+    }
+    cv_.notify_all();
+    active = true;
+  }
+
+  // Waits for the running batch; returns the index of an engine that failed
+  // (or -1).
+  int Wait() {
+    std::unique_lock<std::mutex> lock(mu_);
+    done_cv_.wait(lock, [&] { return pending_ == 0; });
+    active = false;
+    for (size_t e = 0; e < failures_.size(); ++e) {
+      if (!failures_[e].empty()) return static_cast<int>(e);
+    }
+    return -1;
+  }
+
+ private:
+  void Serve(size_t e) {
+    uint64_t seen = 0;
+    for (;;) {
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [&] { return quit_ || generation_ != seen; });
+        if (quit_) return;
+        seen = generation_;
+      }
+      try {
+        engines_[e]->Run(std::span(running.ptrs.data(), running.n),
+                         std::span(running.results[e].data(), running.n));
+      } catch (const std::exception& ex) {
+        failures_[e] = ex.what();
+        if (failures_[e].empty()) failures_[e] = "unknown error";
+      }
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        --pending_;
+      }
+      done_cv_.notify_one();
+    }
+  }
+
+  std::vector<std::unique_ptr<Engine>> engines_;
+  std::vector<std::string> failures_;
+  std::vector<std::thread> threads_;
+  std::mutex mu_;
+  std::condition_variable cv_, done_cv_;
+  uint64_t generation_ = 0;
+  size_t pending_ = 0;
+  bool quit_ = false;
+};
 
 }  // namespace
 
 int RunCampaign(const CampaignOptions& opts, std::ostream& out, std::ostream& err) {
-  // 1. Engines.
-  std::vector<SelectedEngine> selected;
-  std::string error;
-  if (!SelectEngines(opts.engines, opts.reference, &selected, &error, err)) {
-    err << "cpudiff: " << error << "\n";
-    return kExitUsage;
-  }
-
-  // 2. Corpora. Every malformed line is reported; --strict refuses to start.
-  // A deque: cases keep their addresses (batches point into it) and growing
-  // it never moves the cases already read.
+  // Corpora. Every malformed line is reported; --strict refuses to start.
+  // A deque: growing it never moves the cases already read.
   std::deque<TestCase> cases;
   size_t rejected = 0;
   bool io_error = false;
   for (const std::string& path : opts.corpus_files) {
-    CorpusReadResult r = ReadCorpusFile(path, [&](TestCase&& tc) { cases.push_back(std::move(tc)); });
+    CorpusReadResult r =
+        ReadCorpusFile(path, [&](TestCase&& tc) { cases.push_back(std::move(tc)); });
     for (const CorpusError& e : r.errors) err << e.ToString() << "\n";
     io_error |= r.io_error;
     if (!r.io_error) rejected += r.errors.size();
@@ -206,6 +327,19 @@ int RunCampaign(const CampaignOptions& opts, std::ostream& out, std::ostream& er
   }
   if (rejected && opts.strict) {
     err << "cpudiff: " << rejected << " malformed line(s); --strict refuses to start\n";
+    return kExitUsage;
+  }
+  CorpusSource source(std::move(cases));
+  return RunCases(opts, source, rejected, out, err);
+}
+
+int RunCases(const CampaignOptions& opts, CaseSource& source, size_t rejected, std::ostream& out,
+             std::ostream& err) {
+  // 1. Engines.
+  std::vector<SelectedEngine> selected;
+  std::string error;
+  if (!SelectEngines(opts.engines, opts.reference, &selected, &error, err)) {
+    err << "cpudiff: " << error << "\n";
     return kExitUsage;
   }
 
@@ -219,7 +353,7 @@ int RunCampaign(const CampaignOptions& opts, std::ostream& out, std::ostream& er
     }
   }
 
-  // 3. Store.
+  // 2. Store.
   std::unique_ptr<Store> store;
   try {
     store = Store::Open(opts.db_path);
@@ -240,8 +374,15 @@ int RunCampaign(const CampaignOptions& opts, std::ostream& out, std::ostream& er
   config["engines"] = engine_names;
   config["reference"] = engine_names[0];
   config["strict"] = opts.strict;
+  config["keep_all"] = opts.keep_all;
   config["timeout_ms"] = opts.engine_options.timeout_ms;
   config["max_instructions"] = opts.engine_options.max_instructions;
+  if (!opts.extra_config.empty()) {
+    auto extra = nlohmann::ordered_json::parse(opts.extra_config, nullptr, false);
+    if (extra.is_object()) {
+      for (auto& [k, v] : extra.items()) config[k] = v;
+    }
+  }
 
   int64_t run_id = 0;
   if (opts.resume) {
@@ -271,100 +412,141 @@ int RunCampaign(const CampaignOptions& opts, std::ostream& out, std::ostream& er
     run_id = store->BeginRun(info);
   }
 
-
-  // 4. Start the engines.
-  std::vector<std::unique_ptr<Engine>> engines;
-  for (const SelectedEngine& s : selected) {
-    try {
-      engines.push_back(s.desc->create(opts.engine_options));
-    } catch (const std::exception& e) {
-      err << "cpudiff: engine '" << s.desc->name << "' failed to start: " << e.what() << "\n";
-      store->FinishRun(run_id, "failed");
-      return kExitUsage;
+  // 3. Start the engines: one instance of each per lane.
+  const size_t n_engines = selected.size();
+  std::vector<std::unique_ptr<Lane>> lanes;
+  for (size_t j = 0; j < std::max<size_t>(1, opts.jobs); ++j) {
+    std::vector<std::unique_ptr<Engine>> engines;
+    for (const SelectedEngine& s : selected) {
+      try {
+        engines.push_back(s.desc->create(opts.engine_options));
+      } catch (const std::exception& e) {
+        err << "cpudiff: engine '" << s.desc->name << "' failed to start: " << e.what() << "\n";
+        store->FinishRun(run_id, "failed");
+        return kExitUsage;
+      }
     }
+    lanes.push_back(std::make_unique<Lane>(std::move(engines)));
+  }
+  std::vector<uint32_t> observes(n_engines);
+  std::vector<std::string> names(n_engines);
+  for (size_t e = 0; e < n_engines; ++e) {
+    observes[e] = lanes[0]->engines()[e]->Observes();
+    names[e] = std::string(selected[e].desc->name);
   }
   CompareOptions cmp_base;
   cmp_base.strict = opts.strict;
 
-  // 5. Batches.
-  const size_t n_engines = engines.size();
+  // 4. Batches, pipelined: while a lane's engines run batch k, the harness
+  // compares and stores batch k-1 and fills batch k+1.
   std::vector<EngineTally> tally(n_engines);
   int64_t divergences = 0;
   int64_t divergent_cases = 0;
+  int64_t stored_cases = 0;
   size_t skipped_done = 0;
+  size_t duplicates = 0;
   size_t done = 0;
-  ProgressLine progress(opts.progress && !opts.quiet, cases.size(), err);
-  std::vector<const TestCase*> batch;
-  std::vector<std::vector<RunResult>> results(n_engines);
+  std::unordered_set<std::string> signatures;
+  ProgressLine progress(opts.progress && !opts.quiet, source, err);
   bool interrupted = false;
+  bool engine_failed = false;
+  bool source_done = false;
+  std::unordered_set<uint64_t> seen;
 
-  auto run_batch = [&]() -> bool {
-    if (batch.empty()) return true;
-    for (auto& r : results) {
-      r.assign(batch.size(), RunResult{});
-    }
-    std::vector<std::thread> threads;
-    std::vector<std::string> failures(n_engines);
-    for (size_t e = 0; e < n_engines; ++e) {
-      threads.emplace_back([&, e] {
-        try {
-          engines[e]->Run(batch, results[e]);
-        } catch (const std::exception& ex) {
-          failures[e] = ex.what();
-        }
-      });
-    }
-    for (auto& t : threads) t.join();
-    for (size_t e = 0; e < n_engines; ++e) {
-      if (!failures[e].empty()) {
-        err << "cpudiff: engine '" << selected[e].desc->name << "' failed: " << failures[e] << "\n";
-        return false;
+  // Fills `b` from the source. A case runs once per run: repeats are
+  // skipped, and so are cases a resumed run has already done.
+  auto fill = [&](Batch& b) {
+    b.n = 0;
+    if (b.cases.size() < opts.batch_size) b.cases.resize(opts.batch_size);
+    b.hashes.resize(opts.batch_size);
+    while (b.n < opts.batch_size && !source_done) {
+      if (g_stop_requested.load()) {
+        interrupted = true;
+        return;
       }
+      TestCase& tc = b.cases[b.n];
+      if (!source.Next(&tc)) {
+        source_done = true;
+        break;
+      }
+      const uint64_t hash = tc.Hash();
+      if (!seen.insert(hash).second) {
+        ++duplicates;
+        continue;
+      }
+      if (opts.resume && store->IsCaseDone(run_id, hash)) {
+        ++skipped_done;
+        continue;
+      }
+      b.hashes[b.n++] = hash;
     }
-    for (size_t i = 0; i < batch.size(); ++i) {
-      const TestCase& tc = *batch[i];
-      int64_t case_id = store->AddCase(tc, WriteCaseLine(tc));
-      bool diverged = false;
-      auto record = [&](const std::string& a, const std::string& b, const std::vector<Mismatch>& ms) {
-        for (const Mismatch& m : ms) {
-          StoredDivergence d;
-          d.run_id = run_id;
-          d.case_id = case_id;
-          d.engine_a = a;
-          d.engine_b = b;
-          d.mismatch = m;
-          d.signature = Signature(m, a, b);
-          store->AddDivergence(d);
-          ++divergences;
-        }
-        diverged |= !ms.empty();
-      };
-      const RunResult& ref = results[0][i];
+  };
+
+  struct PendingDivergence {
+    size_t a, b;  // engine indexes; a == SIZE_MAX: expect
+    Mismatch m;
+  };
+  std::vector<PendingDivergence> pending;
+  std::vector<EngineOutcome> outcomes(n_engines);
+  auto process = [&](Batch& b) {
+    for (size_t i = 0; i < b.n; ++i) {
+      const TestCase& tc = b.cases[i];
+      pending.clear();
+      const RunResult& ref = b.results[0][i];
+      bool crashed = false;
       for (size_t e = 0; e < n_engines; ++e) {
-        const RunResult& r = results[e][i];
-        store->AddResult(run_id, case_id, std::string(selected[e].desc->name), r);
+        const RunResult& r = b.results[e][i];
         tally[e].outcomes[r.outcome.kind]++;
         tally[e].ns += r.ns;
+        crashed |= r.outcome.kind == OutcomeKind::kCrash;
         if (e > 0 && ComparableOutcome(ref.outcome.kind) && ComparableOutcome(r.outcome.kind)) {
           CompareOptions co = cmp_base;
-          co.observes_a = engines[0]->Observes() & ~ref.unobserved;
-          co.observes_b = engines[e]->Observes() & ~r.unobserved;
+          co.observes_a = observes[0] & ~ref.unobserved;
+          co.observes_b = observes[e] & ~r.unobserved;
           std::vector<Mismatch> ms = CompareResults(tc, ref, r, co);
           tally[e].compared++;
           if (ms.empty()) tally[e].agreed++;
-          record(std::string(selected[0].desc->name), std::string(selected[e].desc->name), ms);
+          for (Mismatch& m : ms) pending.push_back({0, e, std::move(m)});
         }
         if (tc.expect && ComparableOutcome(r.outcome.kind)) {
           CompareOptions co = cmp_base;
-          co.observes_b = engines[e]->Observes() & ~r.unobserved;
+          co.observes_b = observes[e] & ~r.unobserved;
           std::vector<Mismatch> ms = CompareExpect(tc, r, co);
           tally[e].expect_checked++;
           if (!ms.empty()) tally[e].expect_failed++;
-          record("expect", std::string(selected[e].desc->name), ms);
+          for (Mismatch& m : ms) pending.push_back({SIZE_MAX, e, std::move(m)});
         }
       }
-      if (diverged) ++divergent_cases;
-      store->MarkCaseDone(run_id, case_id);
+      if (!pending.empty()) ++divergent_cases;
+      if (opts.keep_all || !pending.empty() || crashed) {
+        // In full: the case, every result and every divergence, so that
+        // `show` and the reports can print it without rerunning anything.
+        ++stored_cases;
+        int64_t case_id = store->AddCase(tc, WriteCaseLine(tc), b.hashes[i]);
+        for (size_t e = 0; e < n_engines; ++e) {
+          store->AddResult(run_id, case_id, names[e], b.results[e][i]);
+        }
+        for (const PendingDivergence& p : pending) {
+          StoredDivergence d;
+          d.run_id = run_id;
+          d.case_id = case_id;
+          d.engine_a = p.a == SIZE_MAX ? "expect" : names[p.a];
+          d.engine_b = names[p.b];
+          d.mismatch = p.m;
+          d.signature = Signature(p.m, d.engine_a, d.engine_b);
+          signatures.insert(d.signature);
+          store->AddDivergence(d);
+          ++divergences;
+        }
+        store->MarkCaseDone(run_id, case_id);
+      } else {
+        // Agreement: the hash and the generator seed say which case it was.
+        for (size_t e = 0; e < n_engines; ++e) {
+          const Outcome& o = b.results[e][i].outcome;
+          outcomes[e] = EngineOutcome{names[e], o.kind, o.vector};
+        }
+        store->AddAgreedCase(run_id, b.hashes[i], tc.seed, outcomes);
+      }
       if (expect_out.is_open() && ref.outcome.kind != OutcomeKind::kUnsupported &&
           ref.outcome.kind != OutcomeKind::kCrash) {
         TestCase with = tc;
@@ -374,63 +556,72 @@ int RunCampaign(const CampaignOptions& opts, std::ostream& out, std::ostream& er
       }
     }
     store->CommitBatch();
-    done += batch.size();
-    batch.clear();
-    progress.Update(done, divergences);
-    return true;
+    done += b.n;
+    progress.Update(done, divergences, signatures.size());
   };
 
-  bool engine_failed = false;
-  std::unordered_set<uint64_t> seen;
-  size_t duplicates = 0;
-  for (const TestCase& tc : cases) {
-    if (g_stop_requested.load()) {
-      interrupted = true;
-      break;
-    }
-    // A case runs once per run: repeats within the corpora are skipped, and
-    // so are cases a resumed run has already done.
-    const uint64_t hash = tc.Hash();
-    if (!seen.insert(hash).second) {
-      ++duplicates;
-      continue;
-    }
-    if (opts.resume && store->IsCaseDone(run_id, hash)) {
-      ++skipped_done;
-      continue;
-    }
-    batch.push_back(&tc);
-    if (batch.size() >= opts.batch_size && !run_batch()) {
-      engine_failed = true;
-      break;
+  auto fail = [&](Lane& lane, int e) {
+    err << "cpudiff: engine '" << names[static_cast<size_t>(e)]
+        << "' failed: " << lane.failure(static_cast<size_t>(e)) << "\n";
+    engine_failed = true;
+  };
+
+  for (auto& lane : lanes) fill(lane->next);
+  for (auto& lane : lanes) {
+    if (lane->next.n == 0) continue;
+    std::swap(lane->running, lane->next);
+    lane->Start();
+    fill(lane->next);
+  }
+  for (bool any = true; any;) {
+    any = false;
+    for (auto& lane_ptr : lanes) {
+      Lane& lane = *lane_ptr;
+      if (!lane.active) continue;
+      any = true;
+      int failed = lane.Wait();
+      if (failed >= 0) {
+        fail(lane, failed);
+        continue;
+      }
+      std::swap(lane.running, lane.done);
+      if (lane.next.n > 0 && !engine_failed && !g_stop_requested.load()) {
+        std::swap(lane.running, lane.next);
+        lane.Start();
+      }
+      if (!engine_failed) process(lane.done);
+      if (!engine_failed && !interrupted) fill(lane.next);
     }
   }
-  if (!engine_failed && !interrupted && !run_batch()) engine_failed = true;
-  progress.Update(done, divergences, true);
+  if (g_stop_requested.load() && !engine_failed && !source_done) interrupted = true;
+  progress.Update(done, divergences, signatures.size(), true);
   progress.Finish();
   store->FinishRun(run_id, engine_failed ? "failed" : interrupted ? "interrupted" : "done");
 
-  // 6. Summary.
+  // 5. Summary.
   if (!opts.quiet) {
     out << "run " << run_id << ": " << done << " cases";
     if (skipped_done) out << " (" << skipped_done << " already done, skipped)";
     if (duplicates) out << ", " << duplicates << " repeated case(s) skipped";
     if (rejected) out << ", " << rejected << " malformed line(s) rejected";
-    out << ", reference " << selected[0].desc->name << (opts.strict ? ", strict" : "") << "\n";
+    out << ", reference " << names[0] << (opts.strict ? ", strict" : "") << "\n";
     for (size_t e = 0; e < n_engines; ++e) {
       const EngineTally& t = tally[e];
       char line[256];
-      std::snprintf(line, sizeof line, "  %-10s", std::string(selected[e].desc->name).c_str());
+      std::snprintf(line, sizeof line, "  %-10s", names[e].c_str());
       out << line;
-      for (const auto& [kind, count] : t.outcomes) out << " " << OutcomeKindName(kind) << "=" << count;
+      for (const auto& [kind, count] : t.outcomes)
+        out << " " << OutcomeKindName(kind) << "=" << count;
       if (e > 0) out << "  agree " << t.agreed << "/" << t.compared;
       if (t.expect_checked) {
         out << "  expect " << (t.expect_checked - t.expect_failed) << "/" << t.expect_checked;
       }
       out << "\n";
     }
-    out << divergences << " divergence(s) in " << divergent_cases << " case(s); database "
-        << opts.db_path << " ('cpudiff report --db " << opts.db_path << "' for details)\n";
+    out << divergences << " divergence(s) in " << divergent_cases << " case(s), "
+        << signatures.size() << " signature(s); " << stored_cases
+        << " case(s) stored in full, the others by hash; database " << opts.db_path
+        << " ('cpudiff report --db " << opts.db_path << "' for details)\n";
   }
   if (interrupted) err << "cpudiff: interrupted; everything done so far is committed\n";
   if (engine_failed) return kExitInternal;

@@ -11,6 +11,7 @@
 #include "harness/bench.h"
 #include "harness/campaign.h"
 #include "harness/corpus/corpus.h"
+#include "harness/fuzz.h"
 #include "harness/store/store.h"
 #include "harness/version.h"
 #include "reports/report.h"
@@ -145,6 +146,72 @@ int CliMain(int argc, char** argv) {
                       "Write every case to this file with the reference engine's end state as "
                       "its expect");
 
+  // fuzz
+  FuzzCommandOptions fuzz_opts;
+  // Generated streams run for microseconds (loops are bounded); what runs
+  // longer is a raw-byte case stuck in a loop of its own, and every one of
+  // those costs the whole limit.
+  fuzz_opts.campaign.engine_options.timeout_ms = 250;
+  std::string fuzz_engines, fuzz_isa, fuzz_shapes, fuzz_time;
+  CLI::App* fuzz_cmd =
+      app.add_subcommand("fuzz", "Generate cases from a seed and run them on engines side by side");
+  fuzz_cmd->add_option("--seed", fuzz_opts.seed, "Campaign seed: same seed and options, same cases")
+      ->capture_default_str();
+  auto* count_opt = fuzz_cmd->add_option(
+      "--count", fuzz_opts.count,
+      "Cases to generate (default " + std::to_string(kDefaultFuzzCount) + " without --time)");
+  fuzz_cmd->add_option("--time", fuzz_time, "Stop after this long: 90, 90s, 15m, 2h")
+      ->excludes(count_opt);
+  fuzz_cmd
+      ->add_option("--length", fuzz_opts.generator.max_length,
+                   "Most instructions per generated stream (1..64)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 64));
+  fuzz_cmd->add_option("--isa", fuzz_isa,
+                       std::string("Comma-separated ISA extensions, ISA sets or mnemonics "
+                                   "(Zydis names, lower case; default ") +
+                           kDefaultIsa + ")");
+  fuzz_cmd->add_option("--shapes", fuzz_shapes,
+                       "Comma-separated stream shapes: single, random, branch, memory, raw, "
+                       "mutate (default: all; mutate with --mutate)");
+  fuzz_cmd->add_option("--mutate", fuzz_opts.mutate_files, "Corpus files whose cases are mutated");
+  fuzz_cmd->add_flag("--include-nondeterministic",
+                     fuzz_opts.generator.forms.include_nondeterministic,
+                     "Also generate rdtsc, rdrand, cpuid and the like");
+  fuzz_cmd->add_flag(
+      "--include-undefined-flags", fuzz_opts.generator.include_undefined_flag_reads,
+      "Also generate streams that read a flag an earlier instruction left undefined");
+  fuzz_cmd->add_option("--engines", fuzz_engines,
+                       "Comma-separated engine names (default: every available engine)");
+  fuzz_cmd->add_option("--reference", fuzz_opts.campaign.reference,
+                       "Engine every other engine is compared with (default: native)");
+  fuzz_cmd
+      ->add_option("--jobs", fuzz_opts.campaign.jobs,
+                   "Sets of engine processes running batches side by side")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 64));
+  fuzz_cmd->add_option("--db", fuzz_opts.campaign.db_path, "Campaign database")
+      ->capture_default_str();
+  fuzz_cmd->add_flag("--keep-all", fuzz_opts.campaign.keep_all,
+                     "Store every case in full (default: agreeing cases by hash and seed only)");
+  fuzz_cmd->add_flag("--strict", fuzz_opts.campaign.strict, "Compare undefined flags too");
+  fuzz_cmd->add_flag("-q,--quiet", fuzz_opts.campaign.quiet,
+                     "No progress line, no summary and no report");
+  fuzz_cmd
+      ->add_option("--timeout-ms", fuzz_opts.campaign.engine_options.timeout_ms,
+                   "Wall-time limit per case for real-time engines")
+      ->capture_default_str();
+  fuzz_cmd
+      ->add_option("--max-instructions", fuzz_opts.campaign.engine_options.max_instructions,
+                   "Instruction budget per case for counting engines")
+      ->capture_default_str();
+  fuzz_cmd->add_option("--batch", fuzz_opts.campaign.batch_size, "Cases per batch")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 65536));
+  fuzz_cmd
+      ->add_option("--top", fuzz_opts.report_examples, "Most frequent signatures listed at the end")
+      ->capture_default_str();
+
   // report
   std::string db_path = "cpudiff.db";
   int64_t run_id = 0;
@@ -183,6 +250,10 @@ int CliMain(int argc, char** argv) {
   bench_cmd->add_option("--seed", bench_opts.seed, "Generator seed")->capture_default_str();
   bench_cmd->add_option("--write-corpus", bench_opts.write_corpus,
                         "Also write the generated new-code cases to this corpus file");
+  bench_cmd
+      ->add_option("--campaign-cases", bench_opts.campaign_cases,
+                   "Cases of the end-to-end campaign measurement (0: skip)")
+      ->capture_default_str();
 
   try {
     app.parse(argc, argv);
@@ -210,6 +281,28 @@ int CliMain(int argc, char** argv) {
       std::signal(SIGINT, OnStopSignal);
       std::signal(SIGTERM, OnStopSignal);
       return RunCampaign(run_opts, std::cout, std::cerr);
+    }
+    if (fuzz_cmd->parsed()) {
+      fuzz_opts.campaign.engines = split(fuzz_engines);
+      fuzz_opts.generator.forms.isa = split(fuzz_isa);
+      for (const std::string& name : split(fuzz_shapes)) {
+        Shape shape;
+        if (!ParseShape(name, &shape)) {
+          std::cerr << "cpudiff: --shapes: unknown shape '" << name
+                    << "' (known: single, random, branch, memory, raw, mutate)\n";
+          return kExitUsage;
+        }
+        fuzz_opts.generator.shapes.push_back(shape);
+      }
+      if (!fuzz_time.empty() && !ParseDuration(fuzz_time, &fuzz_opts.seconds)) {
+        std::cerr << "cpudiff: --time: '" << fuzz_time
+                  << "' is not a duration (90, 90s, 15m, 2h)\n";
+        return kExitUsage;
+      }
+      fuzz_opts.campaign.command_line = JoinArgs(argc, argv);
+      std::signal(SIGINT, OnStopSignal);
+      std::signal(SIGTERM, OnStopSignal);
+      return RunFuzz(std::move(fuzz_opts), std::cout, std::cerr);
     }
     if (report_cmd->parsed() || show_cmd->parsed()) {
       std::unique_ptr<Store> store = OpenExistingStore(db_path);

@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <stdexcept>
 #include <string>
 
@@ -509,10 +510,10 @@ TEST(StoreOpen, MissingDirectoryNamesPathAndReason) {
 TEST(StoreOpen, ReadOnlyDirectoryNamesPathAndReason) {
   TempDir dir;
   fs::create_directory(dir.File("ro"));
-  fs::permissions(dir.File("."), fs::perms::owner_all | fs::perms::others_read |
-                                      fs::perms::others_exec);
+  fs::permissions(dir.File("."),
+                  fs::perms::owner_all | fs::perms::others_read | fs::perms::others_exec);
   fs::permissions(dir.File("ro"), fs::perms::owner_read | fs::perms::owner_exec |
-                                       fs::perms::others_read | fs::perms::others_exec);
+                                      fs::perms::others_read | fs::perms::others_exec);
   std::string path = dir.File("ro/db.sqlite");
   std::string err;
   if (geteuid() != 0) {
@@ -603,6 +604,39 @@ TEST(StoreOpen, OlderSchemaWithoutMigrationIsRefused) {
   std::string err = OpenError(path);
   EXPECT_NE(err.find(path), std::string::npos) << err;
   EXPECT_NE(err.find("cannot be migrated"), std::string::npos) << err;
+}
+
+// A version 1 file (no agreed, no run_outcomes) is migrated on open: its
+// outcome counts come from its results.
+TEST(StoreOpen, Version1IsMigrated) {
+  TempDir dir;
+  std::string path = dir.File("v1.db");
+  {
+    auto store = Store::Open(path);
+    RunInfo info;
+    int64_t run = store->BeginRun(info);
+    int64_t c1 = store->AddCase(SampleCase(1), "l1");
+    int64_t c2 = store->AddCase(SampleCase(2), "l2");
+    store->AddResult(run, c1, "native", SampleResult(Outcome::Halt()));
+    store->AddResult(run, c2, "native", SampleResult(Outcome::Fault(14)));
+    store->CommitBatch();
+  }
+  RawSql(path,
+         "DROP TABLE agreed; DROP TABLE run_outcomes; "
+         "UPDATE meta SET value = '1' WHERE key = 'schema_version'; PRAGMA user_version = 1");
+  auto store = Store::Open(path);
+  int64_t run = store->LatestRun()->id;
+  std::map<std::string, int64_t> counts;
+  for (const OutcomeCount& c : store->OutcomeCounts(run)) counts[c.outcome] += c.count;
+  EXPECT_EQ(counts["halt"], 1);
+  EXPECT_EQ(counts["#PF"], 1);
+  // Version 2 from here on: agreed cases can be added and are counted.
+  EngineOutcome o{"native", OutcomeKind::kHalt, 0};
+  store->AddAgreedCase(run, 0x1234, 7, std::span(&o, 1));
+  store->CommitBatch();
+  EXPECT_EQ(store->CountAgreedCases(run), 1);
+  EXPECT_TRUE(store->IsCaseDone(run, 0x1234));
+  EXPECT_EQ(store->CountCasesDone(run), 1);  // the v1 cases were never marked done
 }
 
 TEST(StoreOpen, EmptyFileBecomesADatabaseInWalMode) {

@@ -134,19 +134,26 @@ class WorkerEngine : public Engine {
 
   ~WorkerEngine() override {
     StopChild();
+    if (zygote_sock_ >= 0) close(zygote_sock_);  // the zygote exits on EOF
+    if (zygote_pid_ > 0) {
+      kill(zygote_pid_, SIGKILL);
+      while (waitpid(zygote_pid_, nullptr, 0) < 0 && errno == EINTR) {
+      }
+    }
     if (ctl_ != nullptr) munmap(ctl_, sizeof(Control));
   }
 
   // Sets up shared memory once and forks the first child.
   void Init() {
-    void* p = mmap(nullptr, sizeof(Control), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
-                   -1, 0);
+    void* p =
+        mmap(nullptr, sizeof(Control), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) throw std::runtime_error(options_.name + ": mmap of control page failed");
     ctl_ = new (p) Control{};
     size_t initial = std::max<size_t>(options_.initial_buffer_bytes, 4096);
     if (!req_.Init("cpudiff-worker-req", initial) || !resp_.Init("cpudiff-worker-resp", initial)) {
       throw std::runtime_error(options_.name + ": cannot create shared buffers");
     }
+    StartZygote();
     std::string error;
     if (!StartChild(&error)) throw std::runtime_error(options_.name + ": " + error);
   }
@@ -170,8 +177,8 @@ class WorkerEngine : public Engine {
     while (i < n) {
       std::string error;
       if (pid_ < 0 && !StartChild(&error)) {
-        for (; i < n; ++i) Fail(*cases[i], Outcome::Crash(options_.name + ": " + error), 0,
-                                &results[i]);
+        for (; i < n; ++i)
+          Fail(*cases[i], Outcome::Crash(options_.name + ": " + error), 0, &results[i]);
         return;
       }
       const uint32_t count = static_cast<uint32_t>(n - i);
@@ -205,11 +212,11 @@ class WorkerEngine : public Engine {
       size_t blamed = i + committed;
       if (blamed < n) {
         int64_t ns = NowNs() - ctl_->case_start_ns.load(std::memory_order_relaxed);
-        Outcome o = wait.kind == Wait::kTimedOut
-                        ? Outcome::Timeout(options_.name + ": wall time over " +
-                                           std::to_string(options_.timeout_ms) +
-                                           " ms, worker killed")
-                        : Outcome::Crash(options_.name + " died: " + wait.reason);
+        Outcome o =
+            wait.kind == Wait::kTimedOut
+                ? Outcome::Timeout(options_.name + ": wall time over " +
+                                   std::to_string(options_.timeout_ms) + " ms, worker killed")
+                : Outcome::Crash(options_.name + " died: " + wait.reason);
         Fail(*cases[blamed], std::move(o), ns > 0 ? ns : 0, &results[blamed]);
       }
       i = blamed + 1;
@@ -267,6 +274,124 @@ class WorkerEngine : public Engine {
     }
   }
 
+  // Workers are forked by a zygote: a process forked once, while the harness
+  // is still small and single-threaded, that forks a worker whenever one is
+  // needed. Forking the harness itself in the middle of a campaign makes
+  // every page it writes afterwards a copy-on-write fault with a TLB
+  // shootdown across its threads; measured on this PVM guest, that cost
+  // more than the cases themselves on an engine that crashes every thousand
+  // cases. The zygote also waits for the workers and reports how they ended.
+  struct ZygoteReq {
+    uint32_t op;  // kSpawn (with the worker's socket attached) or kReap
+    int32_t pid;
+  };
+  struct ZygoteRep {
+    int32_t pid;     // kSpawn: the worker, or -errno
+    int32_t status;  // kReap: the wait status
+  };
+  static constexpr uint32_t kSpawn = 1, kReap = 2;
+
+  void StartZygote() {
+    int zs[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, zs) != 0) return;
+    const pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid < 0) {
+      close(zs[0]);
+      close(zs[1]);
+      return;  // workers are then forked from the harness directly
+    }
+    if (pid == 0) {
+      close(zs[0]);
+      prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (getppid() != parent) _exit(0);
+      _exit(ZygoteMain(zs[1]));
+    }
+    close(zs[1]);
+    zygote_pid_ = pid;
+    zygote_sock_ = zs[0];
+  }
+
+  int ZygoteMain(int sock) {
+    for (;;) {
+      ZygoteReq req{};
+      char cbuf[CMSG_SPACE(sizeof(int))];
+      iovec iov{&req, sizeof(req)};
+      msghdr mh{};
+      mh.msg_iov = &iov;
+      mh.msg_iovlen = 1;
+      mh.msg_control = cbuf;
+      mh.msg_controllen = sizeof(cbuf);
+      ssize_t k = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+      if (k < 0 && errno == EINTR) continue;
+      if (k != sizeof(req)) return 0;  // the harness is gone or done
+      ZygoteRep rep{};
+      if (req.op == kSpawn) {
+        cmsghdr* c = CMSG_FIRSTHDR(&mh);
+        int fd = -1;
+        if (c != nullptr && c->cmsg_type == SCM_RIGHTS) std::memcpy(&fd, CMSG_DATA(c), sizeof(fd));
+        const pid_t zygote = getpid();
+        pid_t w = fd < 0 ? -EBADF : fork();
+        if (w == 0) {
+          close(sock);
+          // Never outlive the zygote, which never outlives the harness.
+          prctl(PR_SET_PDEATHSIG, SIGKILL);
+          if (getppid() != zygote) _exit(0);
+          _exit(ChildMain(fd));
+        }
+        if (fd >= 0) close(fd);
+        rep.pid = w < 0 ? -errno : w;
+      } else if (req.op == kReap) {
+        int status = 0;
+        pid_t r;
+        do {
+          r = waitpid(req.pid, &status, 0);
+        } while (r < 0 && errno == EINTR);
+        rep.pid = r < 0 ? -errno : r;
+        rep.status = status;
+      }
+      if (send(sock, &rep, sizeof(rep), MSG_NOSIGNAL) != sizeof(rep)) return 0;
+    }
+  }
+
+  // Asks the zygote for a worker on `child_sock`; -1 when there is no zygote.
+  pid_t SpawnFromZygote(int child_sock) {
+    if (zygote_sock_ < 0) return -1;
+    ZygoteReq req{kSpawn, 0};
+    char cbuf[CMSG_SPACE(sizeof(int))] = {};
+    iovec iov{&req, sizeof(req)};
+    msghdr mh{};
+    mh.msg_iov = &iov;
+    mh.msg_iovlen = 1;
+    mh.msg_control = cbuf;
+    mh.msg_controllen = sizeof(cbuf);
+    cmsghdr* c = CMSG_FIRSTHDR(&mh);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    std::memcpy(CMSG_DATA(c), &child_sock, sizeof(int));
+    ZygoteRep rep{};
+    if (sendmsg(zygote_sock_, &mh, MSG_NOSIGNAL) != sizeof(req) || !RecvFromZygote(&rep) ||
+        rep.pid <= 0) {
+      DropZygote();
+      return -1;
+    }
+    return rep.pid;
+  }
+
+  bool RecvFromZygote(ZygoteRep* rep) {
+    ssize_t k;
+    do {
+      k = recv(zygote_sock_, rep, sizeof(*rep), 0);
+    } while (k < 0 && errno == EINTR);
+    return k == sizeof(*rep);
+  }
+
+  void DropZygote() {
+    if (zygote_sock_ >= 0) close(zygote_sock_);
+    zygote_sock_ = -1;
+  }
+
   bool StartChild(std::string* error) {
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
@@ -274,7 +399,9 @@ class WorkerEngine : public Engine {
       return false;
     }
     const pid_t parent = getpid();
-    pid_t pid = fork();
+    pid_t zpid = SpawnFromZygote(sv[1]);
+    from_zygote_ = zpid > 0;
+    pid_t pid = from_zygote_ ? zpid : fork();
     if (pid < 0) {
       *error = std::string("fork: ") + strerror(errno);
       close(sv[0]);
@@ -387,9 +514,26 @@ class WorkerEngine : public Engine {
     if (pid_ < 0) return "no worker";
     int status = 0;
     pid_t r;
-    do {
-      r = waitpid(pid_, &status, 0);
-    } while (r < 0 && errno == EINTR);
+    if (from_zygote_) {
+      // The zygote is the worker's parent: it waits and reports.
+      ZygoteReq req{kReap, pid_};
+      ZygoteRep rep{};
+      if (zygote_sock_ >= 0 && send(zygote_sock_, &req, sizeof(req), MSG_NOSIGNAL) == sizeof(req) &&
+          RecvFromZygote(&rep)) {
+        r = rep.pid;
+        status = rep.status;
+        if (r < 0) errno = -r;
+      } else {
+        DropZygote();
+        kill(pid_, SIGKILL);
+        r = -1;
+        errno = ECHILD;
+      }
+    } else {
+      do {
+        r = waitpid(pid_, &status, 0);
+      } while (r < 0 && errno == EINTR);
+    }
     pid_ = -1;
     return r < 0 ? std::string("waitpid: ") + strerror(errno) : DescribeStatus(status);
   }
@@ -411,6 +555,9 @@ class WorkerEngine : public Engine {
   int sock_ = -1;
   uint32_t observes_ = 0;
   std::string version_;
+  pid_t zygote_pid_ = -1;
+  int zygote_sock_ = -1;
+  bool from_zygote_ = false;
 };
 
 }  // namespace

@@ -40,6 +40,13 @@ bool Store::SetSignatureStatus(const std::string&, const std::string&) {
   NotImplemented("SetSignatureStatus");
 }
 std::string Store::Path() const { return {}; }
+int64_t Store::AddCase(const TestCase& tc, const std::string& line, uint64_t) {
+  return AddCase(tc, line);
+}
+void Store::AddAgreedCase(int64_t, uint64_t, uint64_t, std::span<const EngineOutcome>) {
+  NotImplemented("AddAgreedCase");
+}
+int64_t Store::CountAgreedCases(int64_t) { NotImplemented("CountAgreedCases"); }
 
 namespace {
 
@@ -345,8 +352,8 @@ bool DecodePages(BlobReader& r, const std::vector<MemRegion>& mem, std::vector<P
 
 // ---- Schema ----------------------------------------------------------------
 
-// Version 1. Column meanings are in SCHEMA.md.
-constexpr const char* kSchemaV1 = R"sql(
+// The current schema (version 2). Column meanings are in SCHEMA.md.
+constexpr const char* kSchema = R"sql(
 CREATE TABLE meta (
   key   TEXT PRIMARY KEY,
   value TEXT NOT NULL
@@ -428,13 +435,39 @@ CREATE TABLE triage (
 );
 )sql";
 
+// Tables added by version 2 (also part of a new database's schema).
+constexpr const char* kSchemaV2Tables = R"sql(
+CREATE TABLE agreed (
+  run_id INTEGER NOT NULL REFERENCES runs(id),
+  hash   INTEGER NOT NULL,
+  seed   INTEGER NOT NULL,
+  PRIMARY KEY (run_id, hash)
+) WITHOUT ROWID;
+CREATE TABLE run_outcomes (
+  run_id  INTEGER NOT NULL REFERENCES runs(id),
+  engine  TEXT NOT NULL,
+  outcome TEXT NOT NULL,
+  vector  INTEGER NOT NULL,
+  count   INTEGER NOT NULL,
+  PRIMARY KEY (run_id, engine, outcome, vector)
+) WITHOUT ROWID;
+)sql";
+
 // Migrations from version i to i+1, applied in order inside one
-// transaction. There is none yet: version 1 is the first schema.
+// transaction.
 struct Migration {
   int from;
   const char* sql;
+  const char* sql2 = nullptr;
 };
-constexpr Migration kMigrations[] = {{0, nullptr}};
+constexpr Migration kMigrations[] = {
+    // 1 -> 2: agreeing cases by hash and seed; outcome counts kept per run
+    // (results no longer hold a row for every case), filled from results.
+    {1, kSchemaV2Tables,
+     "INSERT INTO run_outcomes (run_id, engine, outcome, vector, count) "
+     "SELECT run_id, engine, outcome, coalesce(vector, -1), count(*) FROM results "
+     "GROUP BY run_id, engine, outcome, coalesce(vector, -1);"},
+};
 
 // ---- SQLite plumbing ---------------------------------------------------
 
@@ -685,8 +718,12 @@ class SqliteStore final : public Store {
   // ---- cases ----
 
   int64_t AddCase(const TestCase& tc, const std::string& line) override {
+    return AddCase(tc, line, tc.Hash());
+  }
+
+  int64_t AddCase(const TestCase& tc, const std::string& line, uint64_t case_hash) override {
     BeginWrite();
-    int64_t hash = ToSql(tc.Hash());
+    int64_t hash = ToSql(case_hash);
     {
       Query q = Prepare(
           "INSERT INTO cases (hash, name, source, generator, seed, code_addr, code, init_state, "
@@ -837,6 +874,7 @@ class SqliteStore final : public Store {
       }
       q.Bind(11, ToSql(r.ns)).Run();
     }
+    CountOutcome(run_id, engine, r.outcome.kind, r.outcome.vector);
     Prepare("INSERT OR IGNORE INTO run_cases (run_id, case_id, done) VALUES (?1, ?2, 0)")
         .Bind(1, run_id)
         .Bind(2, case_id)
@@ -887,7 +925,28 @@ class SqliteStore final : public Store {
         .Run();
   }
 
+  void AddAgreedCase(int64_t run_id, uint64_t hash, uint64_t seed,
+                     std::span<const EngineOutcome> outcomes) override {
+    BeginWrite();
+    Prepare("INSERT OR IGNORE INTO agreed (run_id, hash, seed) VALUES (?1, ?2, ?3)")
+        .Bind(1, run_id)
+        .Bind(2, ToSql(hash))
+        .Bind(3, ToSql(seed))
+        .Run();
+    if (sqlite3_changes(db_) == 0) return;  // already recorded (a repeated case)
+    for (const EngineOutcome& o : outcomes) CountOutcome(run_id, o.engine, o.kind, o.vector);
+  }
+
+  int64_t CountAgreedCases(int64_t run_id) override {
+    return CountWhere("SELECT count(*) FROM agreed WHERE run_id = ?1", run_id);
+  }
+
   bool IsCaseDone(int64_t run_id, uint64_t case_hash) override {
+    {
+      Query q = Prepare("SELECT 1 FROM agreed WHERE run_id = ?1 AND hash = ?2");
+      q.Bind(1, run_id).Bind(2, ToSql(case_hash));
+      if (q.Step()) return true;
+    }
     Query q = Prepare(
         "SELECT rc.done FROM cases c JOIN run_cases rc ON rc.case_id = c.id "
         "WHERE c.hash = ?2 AND rc.run_id = ?1");
@@ -897,6 +956,7 @@ class SqliteStore final : public Store {
 
   void CommitBatch() override {
     if (!in_txn_) return;
+    FlushOutcomeCounts();
     Prepare("COMMIT").Run();
     in_txn_ = false;
   }
@@ -1006,25 +1066,28 @@ class SqliteStore final : public Store {
   }
 
   std::vector<OutcomeCount> OutcomeCounts(int64_t run_id) override {
+    // run_outcomes counts every result, stored in full or not (AddAgreedCase).
     Query q = Prepare(
-        "SELECT engine, outcome, vector, count(*) FROM results WHERE run_id = ?1 "
-        "GROUP BY engine, outcome, vector ORDER BY engine, outcome, vector");
+        "SELECT engine, outcome, vector, count FROM run_outcomes WHERE run_id = ?1 "
+        "ORDER BY engine, outcome, vector");
     q.Bind(1, run_id);
     std::vector<OutcomeCount> out;
     while (q.Step()) {
       OutcomeCount& c = out.emplace_back();
       c.engine = q.Text(0);
-      c.outcome = q.IsNull(2) ? q.Text(1) : VectorName(static_cast<uint8_t>(q.Int(2)));
+      c.outcome = q.Int(2) < 0 ? q.Text(1) : VectorName(static_cast<uint8_t>(q.Int(2)));
       c.count = q.Int(3);
     }
     return out;
   }
 
   int64_t CountCasesDone(int64_t run_id) override {
-    return CountWhere("SELECT count(*) FROM run_cases WHERE run_id = ?1 AND done = 1", run_id);
+    return CountWhere("SELECT count(*) FROM run_cases WHERE run_id = ?1 AND done = 1", run_id) +
+           CountAgreedCases(run_id);
   }
   int64_t CountCases(int64_t run_id) override {
-    return CountWhere("SELECT count(*) FROM run_cases WHERE run_id = ?1", run_id);
+    return CountWhere("SELECT count(*) FROM run_cases WHERE run_id = ?1", run_id) +
+           CountAgreedCases(run_id);
   }
   int64_t CountDivergences(int64_t run_id) override {
     return CountWhere("SELECT count(*) FROM divergences WHERE run_id = ?1", run_id);
@@ -1168,7 +1231,8 @@ class SqliteStore final : public Store {
   void CreateSchema() {
     Exec("BEGIN IMMEDIATE");
     try {
-      Exec(kSchemaV1);
+      Exec(kSchema);
+      Exec(kSchemaV2Tables);
       Exec("PRAGMA application_id = " + std::to_string(kApplicationId));
       Exec("PRAGMA user_version = " + std::to_string(kSchemaVersion));
       Exec("INSERT INTO meta (key, value) VALUES ('app', 'cpudiff'), ('schema_version', '" +
@@ -1209,6 +1273,7 @@ class SqliteStore final : public Store {
       Exec("BEGIN IMMEDIATE");
       try {
         Exec(m->sql);
+        if (m->sql2) Exec(m->sql2);
         Exec("UPDATE meta SET value = '" + std::to_string(version + 1) +
              "' WHERE key = 'schema_version'");
         Exec("PRAGMA user_version = " + std::to_string(version + 1));
@@ -1247,15 +1312,54 @@ class SqliteStore final : public Store {
     return regions_[case_id];
   }
 
+  // Outcome counts are kept in memory and added to run_outcomes at each
+  // commit: one row update per engine and outcome instead of one per result.
+  void CountOutcome(int64_t run_id, std::string_view engine, OutcomeKind kind, uint8_t vector) {
+    int64_t v = kind == OutcomeKind::kFault ? vector : -1;
+    for (PendingCount& p : pending_counts_) {
+      if (p.run_id == run_id && p.kind == kind && p.vector == v && p.engine == engine) {
+        ++p.count;
+        return;
+      }
+    }
+    pending_counts_.push_back({run_id, std::string(engine), kind, v, 1});
+  }
+
+  void FlushOutcomeCounts() {
+    for (const PendingCount& p : pending_counts_) {
+      Prepare(
+          "INSERT INTO run_outcomes (run_id, engine, outcome, vector, count) "
+          "VALUES (?1, ?2, ?3, ?4, ?5) "
+          "ON CONFLICT (run_id, engine, outcome, vector) DO UPDATE SET count = count + "
+          "excluded.count")
+          .Bind(1, p.run_id)
+          .Bind(2, p.engine)
+          .Bind(3, OutcomeKindName(p.kind))
+          .Bind(4, p.vector)
+          .Bind(5, p.count)
+          .Run();
+    }
+    pending_counts_.clear();
+  }
+
   void BeginWrite() {
     if (in_txn_) return;
     Prepare("BEGIN IMMEDIATE").Run();
     in_txn_ = true;
   }
 
+  struct PendingCount {
+    int64_t run_id;
+    std::string engine;
+    OutcomeKind kind;
+    int64_t vector;
+    int64_t count;
+  };
+
   std::string path_;
   sqlite3* db_ = nullptr;
   bool in_txn_ = false;
+  std::vector<PendingCount> pending_counts_;
   std::unordered_map<std::string, sqlite3_stmt*> stmts_;
   // Data regions of recently added or read cases, for diffing and
   // rebuilding result pages without a query per result.

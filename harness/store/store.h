@@ -10,7 +10,9 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "engines/x86/testcase.h"
@@ -18,7 +20,7 @@
 
 namespace cpudiff {
 
-inline constexpr int kSchemaVersion = 1;
+inline constexpr int kSchemaVersion = 2;
 
 struct RunInfo {
   int64_t id = 0;
@@ -27,7 +29,7 @@ struct RunInfo {
   std::string host_cpu;         // model name
   std::string engine_versions;  // JSON text: {"native":"...", ...}
   std::string git_rev;
-  std::string status;           // "running", "done", "interrupted"
+  std::string status;  // "running", "done", "interrupted"
 };
 
 struct StoredDivergence {
@@ -65,6 +67,14 @@ struct SignatureRow {
   // signature (count is then the run's divergence rows).
   int64_t cases = 0;
   int64_t last_run = 0;  // the last run that recorded this signature
+};
+
+// One engine's outcome for a case recorded by hash only (AddAgreedCase):
+// what the run's outcome counts need.
+struct EngineOutcome {
+  std::string_view engine;
+  OutcomeKind kind = OutcomeKind::kHalt;
+  uint8_t vector = 0;  // for faults
 };
 
 // Results of one engine in one run with one outcome label ("halt", "#PF",
@@ -137,6 +147,20 @@ class Store {
   virtual bool SetSignatureStatus(const std::string& signature, const std::string& status);
   // The file this store was opened on.
   virtual std::string Path() const;
+
+  // ---- Schema version 2 ----
+
+  // AddCase with the hash already computed (it is the case's identity and
+  // costs as much as the insert).
+  virtual int64_t AddCase(const TestCase& tc, const std::string& line, uint64_t hash);
+  // Records a case on which every engine agreed by its hash and generator
+  // seed only (table `agreed`, SCHEMA.md): a generated case is rebuilt from
+  // the run's options and the seed, a corpus case from its file. Counts the
+  // outcomes in the run's outcome counts. Part of the open batch.
+  virtual void AddAgreedCase(int64_t run_id, uint64_t hash, uint64_t seed,
+                             std::span<const EngineOutcome> outcomes);
+  // Cases of a run recorded by hash only.
+  virtual int64_t CountAgreedCases(int64_t run_id);
 };
 
 }  // namespace cpudiff

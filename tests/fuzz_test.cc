@@ -1,0 +1,353 @@
+// The fuzzing generator (testgen/fuzz.h) and `cpudiff fuzz` end to end:
+// determinism, validity of what is generated, the exclusions, the store's
+// footprint, reproducible divergences and a clean stop on SIGINT.
+#include "testgen/fuzz.h"
+
+#include <Zydis/Zydis.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <set>
+#include <string>
+#include <thread>
+
+#include "engines/engine.h"
+#include "harness/compare/compare.h"
+#include "harness/corpus/corpus.h"
+#include "harness/store/store.h"
+
+namespace cpudiff {
+namespace {
+
+const FuzzGenerator& DefaultGenerator() {
+  static const FuzzGenerator* gen = new FuzzGenerator(FuzzOptions{});
+  return *gen;
+}
+
+TEST(FuzzGenerator, SameSeedSameBytes) {
+  // Two generators built apart: nothing may depend on state outside the
+  // options and the seed.
+  FuzzGenerator a{FuzzOptions{}};
+  FuzzGenerator b{FuzzOptions{}};
+  TestCase ta, tb;
+  for (uint64_t i = 0; i < 2000; ++i) {
+    a.Generate(FuzzGenerator::CaseSeed(42, i), &ta);
+    b.Generate(FuzzGenerator::CaseSeed(42, i), &tb);
+    ASSERT_EQ(WriteCaseLine(ta), WriteCaseLine(tb)) << "case " << i;
+  }
+  // Reusing the output case (as the campaign does) changes nothing either.
+  TestCase fresh;
+  a.Generate(FuzzGenerator::CaseSeed(42, 7), &fresh);
+  a.Generate(FuzzGenerator::CaseSeed(42, 7), &ta);
+  EXPECT_EQ(WriteCaseLine(fresh), WriteCaseLine(ta));
+}
+
+TEST(FuzzGenerator, SeedsDiffer) {
+  const FuzzGenerator& g = DefaultGenerator();
+  std::set<uint64_t> hashes;
+  TestCase tc;
+  for (uint64_t i = 0; i < 500; ++i) {
+    g.Generate(FuzzGenerator::CaseSeed(1, i), &tc);
+    hashes.insert(tc.Hash());
+  }
+  g.Generate(FuzzGenerator::CaseSeed(2, 0), &tc);
+  hashes.insert(tc.Hash());
+  EXPECT_GT(hashes.size(), 495u);
+}
+
+TEST(FuzzGenerator, CasesAreValidCorpusLines) {
+  const FuzzGenerator& g = DefaultGenerator();
+  TestCase tc, back;
+  CorpusError err;
+  std::map<std::string, int> shapes;
+  for (uint64_t i = 0; i < 1000; ++i) {
+    g.Generate(FuzzGenerator::CaseSeed(3, i), &tc);
+    std::string line = WriteCaseLine(tc);
+    ASSERT_TRUE(ParseCaseLine(line, "gen", &back, &err)) << err.ToString() << "\n" << line;
+    EXPECT_EQ(back.Hash(), tc.Hash()) << line;
+    ASSERT_EQ(tc.tags.size(), 2u);
+    shapes[tc.tags[1]]++;
+  }
+  for (const char* s : {"single", "random", "branch", "memory", "raw"}) {
+    EXPECT_GT(shapes[s], 0) << "no case of shape " << s;
+  }
+}
+
+// What may run of a case's code, as Zydis decodes it: the instructions in
+// order for generated streams (branches only target instruction starts),
+// whatever decodes at any offset for raw bytes.
+std::vector<ZydisDecodedInstruction> DecodeAllOffsets(const TestCase& tc) {
+  ZydisDecoder d;
+  ZydisDecoderInit(&d, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
+  const bool raw = tc.tags.size() > 1 && tc.tags[1] == "raw";
+  std::vector<ZydisDecodedInstruction> out;
+  for (size_t off = 0; off < tc.code.size();) {
+    ZydisDecodedInstruction in;
+    if (ZYAN_SUCCESS(ZydisDecoderDecodeInstruction(&d, nullptr, tc.code.data() + off,
+                                                   tc.code.size() - off, &in))) {
+      out.push_back(in);
+      off += raw ? 1 : in.length;
+    } else {
+      EXPECT_TRUE(raw) << "generated code does not decode at " << off;
+      ++off;
+    }
+  }
+  return out;
+}
+
+TEST(FuzzGenerator, NoNondeterministicInstructions) {
+  const FuzzGenerator& g = DefaultGenerator();
+  TestCase tc;
+  for (uint64_t i = 0; i < 3000; ++i) {
+    g.Generate(FuzzGenerator::CaseSeed(4, i), &tc);
+    for (const ZydisDecodedInstruction& in : DecodeAllOffsets(tc)) {
+      ASSERT_FALSE(IsNondeterministic(in.mnemonic))
+          << ZydisMnemonicGetString(in.mnemonic) << " in " << WriteCaseLine(tc);
+    }
+  }
+  // The flag brings them in.
+  FuzzOptions o;
+  o.forms.isa = {"rdtsc", "rdrand", "cpuid"};
+  o.forms.include_nondeterministic = true;
+  o.shapes = {Shape::kSingle};
+  FuzzGenerator with(o);
+  with.Generate(1, &tc);
+  ASSERT_FALSE(DecodeAllOffsets(tc).empty());
+  EXPECT_TRUE(IsNondeterministic(DecodeAllOffsets(tc)[0].mnemonic)) << WriteCaseLine(tc);
+  o.forms.include_nondeterministic = false;
+  EXPECT_THROW(FuzzGenerator{o}, std::invalid_argument);
+}
+
+TEST(FuzzGenerator, IsaSelectsForms) {
+  FuzzOptions o;
+  o.forms.isa = {"bmi1"};
+  FuzzGenerator g(o);
+  for (const InsnForm& f : g.forms().forms()) {
+    EXPECT_TRUE(f.name.starts_with("andn") || f.name.starts_with("bextr") ||
+                f.name.starts_with("blsi") || f.name.starts_with("blsmsk") ||
+                f.name.starts_with("blsr") || f.name.starts_with("tzcnt"))
+        << f.name;
+  }
+  EXPECT_GT(g.forms().forms().size(), 4u);
+  o.forms.isa = {"no-such-extension"};
+  EXPECT_THROW(FuzzGenerator{o}, std::invalid_argument);
+}
+
+// The comparer's own analysis (an independent walk over Zydis's flag
+// metadata, with taint and control flow) finds nothing that read an
+// undefined flag in what the generator emits by default; with the flag, it
+// does.
+TEST(FuzzGenerator, NoUndefinedFlagReadsByDefault) {
+  auto tainted = [](const TestCase& tc) {
+    UndefinedState u = AnalyzeUndefined(tc, tc.code_addr + tc.code.size());
+    return u.gpr_mask != 0 || u.xmm_mask != 0 || u.memory_tainted || u.control_tainted;
+  };
+  FuzzOptions o;
+  o.shapes = {Shape::kRandom, Shape::kBranch, Shape::kMemory};
+  o.max_length = 32;
+  FuzzGenerator clean(o);
+  TestCase tc;
+  for (uint64_t i = 0; i < 2000; ++i) {
+    clean.Generate(FuzzGenerator::CaseSeed(5, i), &tc);
+    ASSERT_FALSE(tainted(tc)) << WriteCaseLine(tc);
+  }
+  o.include_undefined_flag_reads = true;
+  FuzzGenerator any(o);
+  int seen = 0;
+  for (uint64_t i = 0; i < 2000; ++i) {
+    any.Generate(FuzzGenerator::CaseSeed(5, i), &tc);
+    seen += tainted(tc);
+  }
+  EXPECT_GT(seen, 0);
+}
+
+TEST(FuzzGenerator, MutatesCorpusCases) {
+  FuzzOptions o;
+  o.shapes = {Shape::kMutate};
+  TestCase base;
+  base.code = {0x48, 0x01, 0xd8};  // add rax, rbx
+  base.name = "base";
+  base.expect.emplace();
+  o.corpus.push_back(base);
+  FuzzGenerator g(o);
+  TestCase tc;
+  int changed = 0;
+  for (uint64_t i = 0; i < 100; ++i) {
+    g.Generate(i, &tc);
+    EXPECT_FALSE(tc.expect.has_value());  // the expectation no longer holds
+    changed += tc.Hash() != base.Hash();
+  }
+  EXPECT_GT(changed, 90);
+  EXPECT_THROW(FuzzGenerator{FuzzOptions{.shapes = {Shape::kMutate}}}, std::invalid_argument);
+}
+
+// ---- cpudiff fuzz end to end -------------------------------------------
+
+struct Exec {
+  int code = -1;
+  std::string out;
+};
+
+Exec RunCpudiff(const std::string& args) {
+  std::string cmd = std::string(CPUDIFF_BINARY) + " " + args + " 2>&1";
+  Exec e;
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) return e;
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) e.out.append(buf.data(), n);
+  int status = pclose(p);
+  e.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return e;
+}
+
+class FuzzCli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::path(::testing::TempDir()) /
+           ("cpudiff_fuzz_" + std::to_string(getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  std::string Path(const std::string& name) { return (dir_ / name).string(); }
+  static bool Available(const char* engine, std::string* why) {
+    Availability a = FindEngine(engine)->probe();
+    *why = a.reason;
+    return a.available;
+  }
+  std::filesystem::path dir_;
+};
+
+// (case hash, signature) of every divergence of the latest run.
+std::set<std::pair<uint64_t, std::string>> DivergenceSet(const std::string& db) {
+  std::unique_ptr<Store> s = Store::Open(db);
+  std::set<std::pair<uint64_t, std::string>> out;
+  for (const StoredDivergence& d : s->Divergences(s->LatestRun()->id)) {
+    out.insert({s->GetCase(d.case_id)->hash, d.signature});
+  }
+  return out;
+}
+
+TEST_F(FuzzCli, RerunReproducesDivergences) {
+  std::string why;
+  if (!Available("native", &why)) GTEST_SKIP() << "native not available: " << why;
+  if (!Available("unicorn", &why)) GTEST_SKIP() << "unicorn not available: " << why;
+  const std::string args = "fuzz --seed 11 --count 1500 --engines native,unicorn --quiet --db ";
+  Exec a = RunCpudiff(args + Path("a.db"));
+  Exec b = RunCpudiff(args + Path("b.db") + " --jobs 2");
+  ASSERT_EQ(a.code, 1) << a.out;  // Unicorn diverges from silicon on generated cases
+  ASSERT_EQ(b.code, 1) << b.out;
+  auto da = DivergenceSet(Path("a.db"));
+  EXPECT_FALSE(da.empty());
+  EXPECT_EQ(da, DivergenceSet(Path("b.db")));
+  std::unique_ptr<Store> s = Store::Open(Path("a.db"));
+  int64_t run = s->LatestRun()->id;
+  // Every case is accounted for: in full (diverged or crashed) or by hash.
+  EXPECT_EQ(s->CountCasesDone(run), 1500);
+  EXPECT_GT(s->CountAgreedCases(run), 0);
+  // Divergent cases keep their full state: `show` works on them.
+  int64_t example = s->RunSignatures(run).at(0).example_case;
+  Exec show = RunCpudiff("show " + std::to_string(example) + " --db " + Path("a.db"));
+  EXPECT_EQ(show.code, 0) << show.out;
+  EXPECT_NE(show.out.find("unicorn"), std::string::npos) << show.out;
+}
+
+TEST_F(FuzzCli, AgreeingCasesCostUnder200Bytes) {
+  std::string why;
+  if (!Available("native", &why)) GTEST_SKIP() << "native not available: " << why;
+  // native against itself: every case agrees.
+  constexpr int kCases = 20000;
+  Exec e = RunCpudiff("fuzz --seed 3 --count " + std::to_string(kCases) +
+                      " --engines native --quiet --db " + Path("f.db"));
+  ASSERT_EQ(e.code, 0) << e.out;
+  std::unique_ptr<Store> s = Store::Open(Path("f.db"));
+  EXPECT_EQ(s->CountAgreedCases(s->LatestRun()->id), kCases);
+  s.reset();  // checkpoints the WAL into the file
+  uintmax_t bytes = std::filesystem::file_size(Path("f.db"));
+  EXPECT_LT(bytes / kCases, 200u) << bytes << " bytes for " << kCases << " cases";
+  // --keep-all stores them in full: far more per case.
+  Exec k = RunCpudiff("fuzz --seed 3 --count 2000 --engines native --quiet --keep-all --db " +
+                      Path("k.db"));
+  ASSERT_EQ(k.code, 0) << k.out;
+  s = Store::Open(Path("k.db"));
+  EXPECT_EQ(s->CountAgreedCases(s->LatestRun()->id), 0);
+  EXPECT_EQ(s->CountCasesDone(s->LatestRun()->id), 2000);
+}
+
+TEST_F(FuzzCli, SigintStopsWithEverythingCommitted) {
+  std::string why;
+  if (!Available("native", &why)) GTEST_SKIP() << "native not available: " << why;
+  std::string db = Path("i.db");
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    execl(CPUDIFF_BINARY, CPUDIFF_BINARY, "fuzz", "--time", "60", "--engines", "native", "--quiet",
+          "--db", db.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  // Wait until cases are committed, then interrupt.
+  for (int i = 0; i < 200; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    try {
+      std::unique_ptr<Store> s = Store::Open(db);
+      std::optional<RunInfo> r = s->LatestRun();
+      if (r && s->CountCasesDone(r->id) > 0) break;
+    } catch (const std::exception&) {
+    }
+  }
+  kill(pid, SIGINT);
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 130);
+  std::unique_ptr<Store> s = Store::Open(db);
+  std::optional<RunInfo> r = s->LatestRun();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, "interrupted");
+  int64_t done = s->CountCasesDone(r->id);
+  EXPECT_GT(done, 0);
+  int64_t outcomes = 0;
+  for (const OutcomeCount& c : s->OutcomeCounts(r->id)) outcomes += c.count;
+  EXPECT_EQ(outcomes, done);  // one native result counted per case done
+}
+
+// Bounded loops stay bounded (the body never touches the counter) and raw
+// bytes hold no backward jump: on silicon, nothing runs into the limit.
+TEST_F(FuzzCli, GeneratedLoopsEnd) {
+  std::string why;
+  if (!Available("native", &why)) GTEST_SKIP() << "native not available: " << why;
+  Exec e = RunCpudiff(
+      "fuzz --seed 5 --count 4000 --shapes branch,raw --engines native --quiet "
+      "--timeout-ms 1000 --db " +
+      Path("l.db"));
+  ASSERT_EQ(e.code, 0) << e.out;
+  std::unique_ptr<Store> s = Store::Open(Path("l.db"));
+  for (const OutcomeCount& c : s->OutcomeCounts(s->LatestRun()->id)) {
+    EXPECT_NE(c.outcome, "timeout") << c.count << " cases";
+  }
+}
+
+TEST_F(FuzzCli, BadOptionsAreUsageErrors) {
+  Exec e = RunCpudiff("fuzz --isa nothing-at-all --db " + Path("x.db"));
+  EXPECT_EQ(e.code, 2) << e.out;
+  EXPECT_NE(e.out.find("--isa"), std::string::npos) << e.out;
+  e = RunCpudiff("fuzz --shapes circle --db " + Path("x.db"));
+  EXPECT_EQ(e.code, 2) << e.out;
+  EXPECT_NE(e.out.find("circle"), std::string::npos) << e.out;
+  e = RunCpudiff("fuzz --time soon --db " + Path("x.db"));
+  EXPECT_EQ(e.code, 2) << e.out;
+  e = RunCpudiff("fuzz --count 5 --time 5 --db " + Path("x.db"));
+  EXPECT_EQ(e.code, 2) << e.out;
+}
+
+}  // namespace
+}  // namespace cpudiff
