@@ -522,7 +522,9 @@ int RunCases(const CampaignOptions& opts, CaseSource& source, size_t rejected, s
         // In full: the case, every result and every divergence, so that
         // `show` and the reports can print it without rerunning anything.
         ++stored_cases;
-        int64_t case_id = store->AddCase(tc, WriteCaseLine(tc), b.hashes[i]);
+        // No corpus line: the store keeps the raw fields and the reports
+        // rebuild the line from them.
+        int64_t case_id = store->AddCase(tc, std::string(), b.hashes[i]);
         for (size_t e = 0; e < n_engines; ++e) {
           store->AddResult(run_id, case_id, names[e], b.results[e][i]);
         }

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "harness/compare/compare.h"
+#include "harness/corpus/corpus.h"
 #include "reports/table.h"
 
 namespace cpudiff {
@@ -110,6 +111,9 @@ CaseView BuildCaseView(Store& store, int64_t run_id, const StoredCase& c,
   CaseView v;
   v.stored = c;
   v.tc = store.LoadCase(c.id);
+  // Campaigns store no corpus line (it is rebuilt from the raw columns):
+  // writing one per stored case cost more than storing the case.
+  if (v.stored.line.empty() && v.tc) v.stored.line = WriteCaseLine(*v.tc);
   v.results = store.ResultsForCase(run_id, c.id);
   v.divergences = store.DivergencesForCase(run_id, c.id);
   v.reference = reference;
