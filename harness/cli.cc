@@ -1,6 +1,7 @@
 #include "harness/cli.h"
 
 #include <csignal>
+#include <filesystem>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -11,6 +12,8 @@
 #include "harness/bench.h"
 #include "harness/campaign.h"
 #include "harness/store/store.h"
+#include "harness/triage/gate.h"
+#include "harness/triage/known.h"
 #include "harness/version.h"
 #include "reports/report.h"
 
@@ -118,13 +121,31 @@ int CliMain(int argc, char** argv) {
   CLI::App* report_cmd = app.add_subcommand("report", "Summarize a run and its divergences");
   report_cmd->add_option("--db", db_path, "Campaign database")->capture_default_str();
   report_cmd->add_option("--run", run_id, "Run id (default: the latest)");
-  report_cmd->add_option("--format", format, "text or json")
-      ->check(CLI::IsMember({"text", "json"}))
+  report_cmd->add_option("--format", format, "text, json, junit, markdown or html")
+      ->check(CLI::IsMember({"text", "json", "junit", "markdown", "html"}))
       ->capture_default_str();
   report_cmd->add_option("-o,--output", output, "Write to this file instead of stdout");
   size_t examples = 10;
   report_cmd->add_option("--examples", examples, "Signatures shown with an example case (text)")
       ->capture_default_str();
+
+  std::string known_path;
+  report_cmd->add_option("--known", known_path,
+                         "Known divergences (file or directory; default: corpus/known when "
+                         "it exists here)");
+
+  // gate
+  GateOptions gate_opts;
+  CLI::App* gate_cmd = app.add_subcommand(
+      "gate", "CI gate: exit 1 when a run has a divergence that is neither known nor in a baseline");
+  gate_cmd->add_option("--db", gate_opts.db_path, "Campaign database")->capture_default_str();
+  gate_cmd->add_option("--run", gate_opts.run_id, "Run id (default: the latest)");
+  gate_cmd->add_option("--known", gate_opts.known_path,
+                       "Known divergences (file or directory of .jsonl)");
+  gate_cmd->add_option("--baseline", gate_opts.baseline_path,
+                       "Earlier campaign database whose signatures are accepted");
+  gate_cmd->add_option("--junit", gate_opts.junit_path, "Write JUnit XML here");
+  gate_cmd->add_option("--markdown", gate_opts.markdown_path, "Write a Markdown summary here");
 
   // show
   std::string case_key;
@@ -172,6 +193,7 @@ int CliMain(int argc, char** argv) {
       std::signal(SIGTERM, OnStopSignal);
       return RunCampaign(run_opts, std::cout, std::cerr);
     }
+    if (gate_cmd->parsed()) return RunGate(gate_opts, std::cout, std::cerr);
     if (report_cmd->parsed() || show_cmd->parsed()) {
       std::unique_ptr<Store> store = OpenExistingStore(db_path);
       int64_t id = PickRun(*store, run_id, db_path);
@@ -189,10 +211,25 @@ int CliMain(int argc, char** argv) {
           return kExitUsage;
         }
         WriteCaseDetails(*store, id, *c, *out);
-      } else if (format == "json") {
-        WriteJsonReport(*store, id, *out);
+        return kExitAgree;
+      }
+      // The project's own list applies by default when run from a checkout.
+      KnownList known;
+      if (known_path.empty() && std::filesystem::is_directory("corpus/known")) {
+        known_path = "corpus/known";
+      }
+      if (!known_path.empty()) known = KnownList::Load(known_path);
+      const KnownList* k = known_path.empty() ? nullptr : &known;
+      if (format == "json") {
+        WriteJsonReport(*store, id, *out, k);
+      } else if (format == "junit") {
+        WriteJUnitReport(*store, id, *out, k);
+      } else if (format == "markdown") {
+        WriteMarkdownReport(*store, id, *out, k);
+      } else if (format == "html") {
+        WriteHtmlReport(*store, id, *out, k);
       } else {
-        WriteTextReport(*store, id, *out, examples);
+        WriteTextReport(*store, id, *out, examples, k);
       }
       return kExitAgree;
     }

@@ -40,6 +40,7 @@ bool Store::SetSignatureStatus(const std::string&, const std::string&) {
   NotImplemented("SetSignatureStatus");
 }
 std::string Store::Path() const { return {}; }
+std::vector<int64_t> Store::RunCaseIds(int64_t) { NotImplemented("RunCaseIds"); }
 
 namespace {
 
@@ -1045,6 +1046,14 @@ class SqliteStore final : public Store {
   }
 
   std::string Path() const override { return path_; }
+
+  std::vector<int64_t> RunCaseIds(int64_t run_id) override {
+    Query q = Prepare("SELECT case_id FROM run_cases WHERE run_id = ?1 ORDER BY case_id");
+    q.Bind(1, run_id);
+    std::vector<int64_t> ids;
+    while (q.Step()) ids.push_back(q.Int(0));
+    return ids;
+  }
 
  private:
   static constexpr const char* kRunColumns =

@@ -137,6 +137,8 @@ class Store {
   virtual bool SetSignatureStatus(const std::string& signature, const std::string& status);
   // The file this store was opened on.
   virtual std::string Path() const;
+  // Ids of the cases a run has results for, in id order.
+  virtual std::vector<int64_t> RunCaseIds(int64_t run_id);
 };
 
 }  // namespace cpudiff
