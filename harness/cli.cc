@@ -147,6 +147,14 @@ int CliMain(int argc, char** argv) {
   gate_cmd->add_option("--junit", gate_opts.junit_path, "Write JUnit XML here");
   gate_cmd->add_option("--markdown", gate_opts.markdown_path, "Write a Markdown summary here");
 
+  // triage
+  std::string triage_known;
+  CLI::App* triage_cmd = app.add_subcommand(
+      "triage", "Every divergence signature of the database: count, first seen, example, status");
+  triage_cmd->add_option("--db", db_path, "Campaign database")->capture_default_str();
+  triage_cmd->add_option("--known", triage_known,
+                         "Known divergences (default: corpus/known when it exists here)");
+
   // show
   std::string case_key;
   CLI::App* show_cmd =
@@ -194,6 +202,16 @@ int CliMain(int argc, char** argv) {
       return RunCampaign(run_opts, std::cout, std::cerr);
     }
     if (gate_cmd->parsed()) return RunGate(gate_opts, std::cout, std::cerr);
+    if (triage_cmd->parsed()) {
+      std::unique_ptr<Store> store = OpenExistingStore(db_path);
+      if (triage_known.empty() && std::filesystem::is_directory("corpus/known")) {
+        triage_known = "corpus/known";
+      }
+      KnownList known;
+      if (!triage_known.empty()) known = KnownList::Load(triage_known);
+      WriteTriage(*store, triage_known.empty() ? nullptr : &known, std::cout);
+      return kExitAgree;
+    }
     if (report_cmd->parsed() || show_cmd->parsed()) {
       std::unique_ptr<Store> store = OpenExistingStore(db_path);
       int64_t id = PickRun(*store, run_id, db_path);

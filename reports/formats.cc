@@ -3,10 +3,12 @@
 // failure, a known one (or one in the baseline) passes with its reason.
 #include <algorithm>
 #include <cstdio>
+#include <map>
 #include <ostream>
 #include <string>
 
 #include "reports/report.h"
+#include "reports/table.h"
 #include "reports/view.h"
 
 namespace cpudiff {
@@ -185,6 +187,31 @@ void WriteMarkdownReport(Store& store, int64_t run_id, std::ostream& out, const 
   table("New", "new");
   table("In the baseline", "baseline");
   table("Known", "known");
+}
+
+void WriteTriage(Store& store, const KnownList* known, std::ostream& out) {
+  std::vector<SignatureRow> rows = store.Signatures();
+  std::stable_sort(rows.begin(), rows.end(),
+                   [](const SignatureRow& a, const SignatureRow& b) { return a.count > b.count; });
+  std::map<int64_t, std::string> started;
+  for (const RunInfo& r : store.Runs()) started[r.id] = r.started;
+  size_t n_known = 0;
+  TextTable t({"count", "status", "first seen", "last run", "example", "signature"});
+  t.AlignRight(0);
+  for (const SignatureRow& r : rows) {
+    const KnownEntry* k = known ? known->Match(r.signature) : nullptr;
+    n_known += k != nullptr;
+    std::string status = k ? "known: " + k->id : r.status;
+    t.AddRow({std::to_string(r.count), status,
+              "run " + std::to_string(r.first_run) + " " + started[r.first_run],
+              "run " + std::to_string(r.last_run), "case " + std::to_string(r.example_case),
+              r.signature});
+  }
+  out << rows.size() << " signatures in " << store.Path() << " (" << rows.size() - n_known
+      << " not known";
+  if (!known) out << "; no known-divergence list given";
+  out << ")\n";
+  if (!rows.empty()) t.Print(out);
 }
 
 }  // namespace cpudiff

@@ -39,6 +39,10 @@ void WriteMarkdownReport(Store& store, int64_t run_id, std::ostream& out,
 void WriteHtmlReport(Store& store, int64_t run_id, std::ostream& out,
                      const KnownList* known = nullptr,
                      const std::set<std::string>* baseline = nullptr);
+// Every signature of the database across runs (the triage table), most
+// frequent first: count, runs first and last seen, example case, status
+// (known with the entry's id when `known` matches, else the stored status).
+void WriteTriage(Store& store, const KnownList* known, std::ostream& out);
 // One case: disassembly, initial state, every engine's end state side by
 // side with `*` on rows that differ from the reference, memory diff, and the
 // divergences recorded for it.

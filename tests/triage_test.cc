@@ -384,3 +384,29 @@ TEST_F(Triage, HtmlReportIsSelfContainedAndRendersInChromium) {
 
 }  // namespace
 }  // namespace cpudiff
+
+namespace cpudiff {
+namespace {
+
+TEST_F(Triage, TriageListsSignaturesWithStatusFirstSeenAndExample) {
+  CraftRun(Path("run.db"), /*plant=*/true);
+  std::string known = Write(
+      "known.jsonl",
+      R"({"id":"plant-add","insn":"add *","field":"gpr","engines":["plant"],"reason":"planted"})"
+      "\n");
+  Exec e = RunCpudiff("triage --db " + Path("run.db") + " --known " + Path("nothing.jsonl"));
+  EXPECT_EQ(e.code, 2) << e.out;
+  e = RunCpudiff("triage --db " + Path("run.db") + " --known " + Write("empty.jsonl", ""));
+  EXPECT_EQ(e.code, 0) << e.out;
+  EXPECT_NE(e.out.find("1 signatures"), std::string::npos) << e.out;
+  EXPECT_NE(e.out.find("(1 not known)"), std::string::npos) << e.out;
+  EXPECT_NE(e.out.find(" new "), std::string::npos) << e.out;
+  EXPECT_NE(e.out.find("run 1 "), std::string::npos) << e.out;
+  EXPECT_NE(e.out.find("case 1 "), std::string::npos) << e.out;
+  e = RunCpudiff("triage --db " + Path("run.db") + " --known " + known);
+  EXPECT_NE(e.out.find("known: plant-add"), std::string::npos) << e.out;
+  EXPECT_NE(e.out.find("(0 not known)"), std::string::npos) << e.out;
+}
+
+}  // namespace
+}  // namespace cpudiff
