@@ -1,19 +1,19 @@
 #include "harness/cli.h"
 
+#include <CLI/CLI.hpp>
 #include <csignal>
-#include <filesystem>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
-
-#include <CLI/CLI.hpp>
 
 #include "harness/bench.h"
 #include "harness/campaign.h"
 #include "harness/store/store.h"
 #include "harness/triage/gate.h"
 #include "harness/triage/known.h"
+#include "harness/triage/minimize.h"
 #include "harness/version.h"
 #include "reports/report.h"
 
@@ -63,7 +63,8 @@ std::unique_ptr<Store> OpenExistingStore(const std::string& path) {
 
 int64_t PickRun(Store& store, int64_t requested, const std::string& path) {
   if (requested > 0) {
-    if (!store.GetRun(requested)) throw std::runtime_error(path + ": no run " + std::to_string(requested));
+    if (!store.GetRun(requested))
+      throw std::runtime_error(path + ": no run " + std::to_string(requested));
     return requested;
   }
   std::optional<RunInfo> last = store.LatestRun();
@@ -77,12 +78,13 @@ int CliMain(int argc, char** argv) {
   CLI::App app{"cpudiff: differential and conformance testing of x86-64 instruction semantics"};
   app.footer(kExitCodesHelp);
   app.require_subcommand(1);
-  app.set_version_flag("--version", std::string("cpudiff ") + CPUDIFF_VERSION + " (" +
-                                        CPUDIFF_GIT_REV + ")");
+  app.set_version_flag("--version",
+                       std::string("cpudiff ") + CPUDIFF_VERSION + " (" + CPUDIFF_GIT_REV + ")");
 
   // engines
-  CLI::App* engines_cmd = app.add_subcommand("engines", "List the engines, whether they are "
-                                                        "available here, and why not");
+  CLI::App* engines_cmd = app.add_subcommand("engines",
+                                             "List the engines, whether they are "
+                                             "available here, and why not");
 
   // run
   CampaignOptions run_opts;
@@ -100,11 +102,13 @@ int CliMain(int argc, char** argv) {
   run_cmd->add_flag("--resume", run_opts.resume,
                     "Continue the last run in --db, skipping the cases it has done");
   run_cmd->add_flag("-q,--quiet", run_opts.quiet, "No progress line and no summary");
-  run_cmd->add_option("--timeout-ms", run_opts.engine_options.timeout_ms,
-                      "Wall-time limit per case for real-time engines")
+  run_cmd
+      ->add_option("--timeout-ms", run_opts.engine_options.timeout_ms,
+                   "Wall-time limit per case for real-time engines")
       ->capture_default_str();
-  run_cmd->add_option("--max-instructions", run_opts.engine_options.max_instructions,
-                      "Instruction budget per case for counting engines")
+  run_cmd
+      ->add_option("--max-instructions", run_opts.engine_options.max_instructions,
+                   "Instruction budget per case for counting engines")
       ->capture_default_str();
   run_cmd->add_option("--batch", run_opts.batch_size, "Cases per batch")
       ->capture_default_str()
@@ -137,7 +141,8 @@ int CliMain(int argc, char** argv) {
   // gate
   GateOptions gate_opts;
   CLI::App* gate_cmd = app.add_subcommand(
-      "gate", "CI gate: exit 1 when a run has a divergence that is neither known nor in a baseline");
+      "gate",
+      "CI gate: exit 1 when a run has a divergence that is neither known nor in a baseline");
   gate_cmd->add_option("--db", gate_opts.db_path, "Campaign database")->capture_default_str();
   gate_cmd->add_option("--run", gate_opts.run_id, "Run id (default: the latest)");
   gate_cmd->add_option("--known", gate_opts.known_path,
@@ -162,6 +167,25 @@ int CliMain(int argc, char** argv) {
   show_cmd->add_option("case", case_key, "Case id, hash prefix or name")->required();
   show_cmd->add_option("--db", db_path, "Campaign database")->capture_default_str();
   show_cmd->add_option("--run", run_id, "Run id (default: the latest)");
+  bool lockstep = false;
+  std::string lockstep_engines;
+  show_cmd->add_flag("--lockstep", lockstep,
+                     "Run each prefix of the instruction list on the engines and name the first "
+                     "instruction after which states differ");
+  show_cmd->add_option("--engines", lockstep_engines,
+                       "Engines for --lockstep (default: the run's engines available here)");
+
+  // minimize
+  MinimizeOptions min_opts;
+  CLI::App* min_cmd = app.add_subcommand(
+      "minimize", "Shrink a divergent case (instructions, then state) keeping its signature");
+  min_cmd->add_option("case", min_opts.case_key, "Case id, hash prefix or name")->required();
+  min_cmd->add_option("--db", min_opts.db_path, "Campaign database")->capture_default_str();
+  min_cmd->add_option("--run", min_opts.run_id, "Run id (default: the latest)");
+  min_cmd->add_option("--signature", min_opts.signature,
+                      "Signature to keep (default: the case's first divergence between engines)");
+  min_cmd->add_option("-o,--output", min_opts.output,
+                      "Append the minimized case to this corpus file (default: stdout)");
 
   // bench
   BenchOptions bench_opts;
@@ -202,6 +226,15 @@ int CliMain(int argc, char** argv) {
       return RunCampaign(run_opts, std::cout, std::cerr);
     }
     if (gate_cmd->parsed()) return RunGate(gate_opts, std::cout, std::cerr);
+    if (min_cmd->parsed()) return RunMinimize(min_opts, std::cout, std::cerr);
+    if (show_cmd->parsed() && lockstep) {
+      LockstepOptions lo;
+      lo.db_path = db_path;
+      lo.run_id = run_id;
+      lo.case_key = case_key;
+      lo.engines = split(lockstep_engines);
+      return RunLockstep(lo, std::cout, std::cerr);
+    }
     if (triage_cmd->parsed()) {
       std::unique_ptr<Store> store = OpenExistingStore(db_path);
       if (triage_known.empty() && std::filesystem::is_directory("corpus/known")) {
