@@ -1,12 +1,13 @@
 #include "harness/cli.h"
 
-#include <CLI/CLI.hpp>
 #include <csignal>
-#include <cstdio>
 #include <filesystem>
+#include <cstdio>
 #include <fstream>
 #include <iostream>
 #include <sstream>
+
+#include <CLI/CLI.hpp>
 
 #include "harness/bench.h"
 #include "harness/campaign.h"
@@ -63,8 +64,7 @@ std::unique_ptr<Store> OpenExistingStore(const std::string& path) {
 
 int64_t PickRun(Store& store, int64_t requested, const std::string& path) {
   if (requested > 0) {
-    if (!store.GetRun(requested))
-      throw std::runtime_error(path + ": no run " + std::to_string(requested));
+    if (!store.GetRun(requested)) throw std::runtime_error(path + ": no run " + std::to_string(requested));
     return requested;
   }
   std::optional<RunInfo> last = store.LatestRun();
@@ -78,13 +78,12 @@ int CliMain(int argc, char** argv) {
   CLI::App app{"cpudiff: differential and conformance testing of x86-64 instruction semantics"};
   app.footer(kExitCodesHelp);
   app.require_subcommand(1);
-  app.set_version_flag("--version",
-                       std::string("cpudiff ") + CPUDIFF_VERSION + " (" + CPUDIFF_GIT_REV + ")");
+  app.set_version_flag("--version", std::string("cpudiff ") + CPUDIFF_VERSION + " (" +
+                                        CPUDIFF_GIT_REV + ")");
 
   // engines
-  CLI::App* engines_cmd = app.add_subcommand("engines",
-                                             "List the engines, whether they are "
-                                             "available here, and why not");
+  CLI::App* engines_cmd = app.add_subcommand("engines", "List the engines, whether they are "
+                                                        "available here, and why not");
 
   // run
   CampaignOptions run_opts;
@@ -102,13 +101,11 @@ int CliMain(int argc, char** argv) {
   run_cmd->add_flag("--resume", run_opts.resume,
                     "Continue the last run in --db, skipping the cases it has done");
   run_cmd->add_flag("-q,--quiet", run_opts.quiet, "No progress line and no summary");
-  run_cmd
-      ->add_option("--timeout-ms", run_opts.engine_options.timeout_ms,
-                   "Wall-time limit per case for real-time engines")
+  run_cmd->add_option("--timeout-ms", run_opts.engine_options.timeout_ms,
+                      "Wall-time limit per case for real-time engines")
       ->capture_default_str();
-  run_cmd
-      ->add_option("--max-instructions", run_opts.engine_options.max_instructions,
-                   "Instruction budget per case for counting engines")
+  run_cmd->add_option("--max-instructions", run_opts.engine_options.max_instructions,
+                      "Instruction budget per case for counting engines")
       ->capture_default_str();
   run_cmd->add_option("--batch", run_opts.batch_size, "Cases per batch")
       ->capture_default_str()
