@@ -410,3 +410,85 @@ TEST_F(Triage, TriageListsSignaturesWithStatusFirstSeenAndExample) {
 
 }  // namespace
 }  // namespace cpudiff
+
+namespace cpudiff {
+namespace {
+
+// mov rcx, 5 / add rax, rbx / bsr eax, ebx / mov rdx, 7 / xor esi, esi /
+// xor r8, r8 / add rbx, 1, with rbx = 0: on this AMD host bsr with a zero
+// source leaves rax (0x0000dead00001234 after the add) unchanged, Unicorn
+// zeroes its upper half (checked on native and unicorn; the seed corpus
+// case bsr-r32-zero shows the same).
+constexpr const char* kLongBsr =
+    R"({"v":1,"name":"long-bsr","code":"48c7c1050000004801d80fbdc348c7c20700000031f64d31c04883c301",)"
+    R"("regs":{"rax":"0xdead00001234","rcx":"0x55","rdx":"0x99","rsi":"0xdeadbeef12345678",)"
+    R"("r8":"0x77","r9":"0xabcdef","rflags":"0x2c3","xmm3":"0x1234"},)"
+    R"("mem":[{"addr":"0x20000000","size":4096,"perm":"rw","data":"0102030405060708ff"},)"
+    R"({"addr":"0x30000000","size":4096,"perm":"rw"}]})"
+    "\n";
+
+void NeedEngines() {
+  for (const char* name : {"native", "unicorn"}) {
+    Availability a = FindEngine(name)->probe();
+    if (!a.available) GTEST_SKIP() << name << " not available: " << a.reason;
+  }
+}
+
+TEST_F(Triage, MinimizeShrinksToTheOneInstructionAndKeepsTheSignature) {
+  NeedEngines();
+  std::string corpus = Write("long.jsonl", kLongBsr);
+  ASSERT_EQ(RunCpudiff("run " + corpus + " --engines native,unicorn -q --db " + Path("r.db")).code,
+            1);
+  Exec m = RunCpudiff("minimize long-bsr --db " + Path("r.db") + " -o " + Path("min.jsonl"));
+  ASSERT_EQ(m.code, 0) << m.out;
+  EXPECT_NE(m.out.find("for bsr r32, r32|gpr|native~unicorn"), std::string::npos) << m.out;
+  EXPECT_NE(m.out.find("instructions: 7 -> 1"), std::string::npos) << m.out;
+  std::string line = ReadFile(Path("min.jsonl"));
+  TestCase tc;
+  CorpusError error;
+  ASSERT_TRUE(ParseCaseLine(line.substr(0, line.find('\n')), "min.jsonl:1", &tc, &error))
+      << error.ToString();
+  EXPECT_EQ(tc.code, (std::vector<uint8_t>{0x0f, 0xbd, 0xc3}));  // bsr eax, ebx
+  EXPECT_EQ(tc.init.gpr[kRbx], 0u);
+  EXPECT_EQ(tc.init.gpr[kRsi], 0u) << "registers the divergence does not need are zeroed";
+  EXPECT_EQ(tc.init.xmm[3], Xmm{});
+  ASSERT_TRUE(tc.expect.has_value());
+  // The minimized case shows the same signature when run again, and
+  // native agrees with the expect recorded from it.
+  Exec again = RunCpudiff("run " + Path("min.jsonl") + " --engines native,unicorn -q --db " +
+                          Path("again.db"));
+  EXPECT_EQ(again.code, 1) << again.out;
+  Exec rep = RunCpudiff("report --examples 0 --db " + Path("again.db"));
+  EXPECT_NE(rep.out.find("bsr r32, r32|gpr|native~unicorn"), std::string::npos) << rep.out;
+  EXPECT_EQ(rep.out.find("expect~native"), std::string::npos) << rep.out;
+
+  Exec bad = RunCpudiff("minimize nope --db " + Path("r.db"));
+  EXPECT_EQ(bad.code, 2) << bad.out;
+  EXPECT_NE(bad.out.find("no case 'nope'"), std::string::npos) << bad.out;
+}
+
+TEST_F(Triage, LockstepNamesTheFirstDifferingInstruction) {
+  NeedEngines();
+  std::string corpus = Write("long.jsonl", kLongBsr);
+  ASSERT_EQ(RunCpudiff("run " + corpus + " --engines native,unicorn -q --db " + Path("r.db")).code,
+            1);
+  Exec e = RunCpudiff("show long-bsr --lockstep --db " + Path("r.db"));
+  EXPECT_EQ(e.code, 1) << e.out;
+  EXPECT_NE(e.out.find("unicorn first differs from native after instruction #2: 0x1000000a: 0f bd "
+                       "c3"),
+            std::string::npos)
+      << e.out;
+  EXPECT_NE(e.out.find("rax    0x0000dead00001234  0x0000000000001234"), std::string::npos)
+      << e.out;
+  // A case on which they agree: every prefix agrees.
+  std::string ok = Write("ok.jsonl", R"({"v":1,"name":"adds","code":"4801d84801d8"})"
+                                     "\n");
+  ASSERT_EQ(RunCpudiff("run " + ok + " --engines native,unicorn -q --db " + Path("ok.db")).code, 0);
+  e = RunCpudiff("show adds --lockstep --db " + Path("ok.db"));
+  EXPECT_EQ(e.code, 0) << e.out;
+  EXPECT_NE(e.out.find("unicorn agrees with native after every prefix"), std::string::npos)
+      << e.out;
+}
+
+}  // namespace
+}  // namespace cpudiff
