@@ -79,8 +79,11 @@
 //   reader, nothing is ever cleared). Both are conservative: they can only
 //   mask more than an exact trace would, never less.
 // - Zydis metadata is taken as it is. It calls some flags undefined where the
-//   SDM is more precise (e.g. OF of shifts by 1, flags of shifts by 0); that
-//   errs on the side of masking.
+//   SDM is more precise (e.g. OF of shifts by 1); that errs on the side of
+//   masking. One exception: a shift or rotate by an immediate count that is 0
+//   modulo the operand size writes no flag (Zydis says it writes them, which
+//   would make an earlier instruction's undefined flags look defined), and
+//   one by CL makes no undefined flag defined.
 //
 // Attribution (Mismatch::insn_index / insn_form)
 // - Register, flag and memory mismatches name the last instruction, in decode
