@@ -99,6 +99,11 @@ int RunGate(const GateOptions& opts, std::ostream& out, std::ostream& err) {
   out << "cpudiff gate: run " << run_id << " of " << opts.db_path << ": " << s.cases << " cases, "
       << s.signatures.size() << " signatures: " << n_known << " known, " << n_baseline
       << " in the baseline, " << s.new_signatures << " new\n";
+  if (s.run->status != "done" || s.cases_done < s.cases) {
+    // What was not run cannot diverge: say so rather than pass quietly.
+    out << "warning: run " << run_id << " is " << s.run->status << " with " << s.cases_done
+        << " of " << s.cases << " cases done; the gate covers only those\n";
+  }
   if (s.new_signatures == 0) {
     out << "PASS\n";
     return kGatePass;
