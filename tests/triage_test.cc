@@ -16,6 +16,7 @@
 #include "harness/store/store.h"
 #include "harness/triage/gate.h"
 #include "harness/triage/known.h"
+#include "harness/triage/minimize.h"
 #include "reports/report.h"
 
 namespace cpudiff {
@@ -496,6 +497,34 @@ TEST_F(Triage, LockstepNamesTheFirstDifferingInstruction) {
   EXPECT_EQ(e.code, 0) << e.out;
   EXPECT_NE(e.out.find("unicorn agrees with native after every prefix"), std::string::npos)
       << e.out;
+}
+
+}  // namespace
+}  // namespace cpudiff
+
+namespace cpudiff {
+namespace {
+
+TEST_F(Triage, RegressionCorpusIsMinimalAndKnown) {
+  for (const char* name : {"native", "unicorn", "qemu"}) {
+    Availability a = FindEngine(name)->probe();
+    if (!a.available) GTEST_SKIP() << name << " not available: " << a.reason;
+  }
+  std::string src = CPUDIFF_SOURCE_DIR;
+  std::string file = src + "/corpus/regressions/reference-engines.jsonl";
+  std::vector<TestCase> cases;
+  CorpusReadResult read =
+      ReadCorpusFile(file, [&](TestCase&& tc) { cases.push_back(std::move(tc)); });
+  ASSERT_TRUE(read.errors.empty()) << read.errors[0].ToString();
+  ASSERT_GE(cases.size(), 40u);
+  for (const TestCase& tc : cases) {
+    EXPECT_LE(InstructionBounds(tc.code).size(), 3u) << tc.name;
+    EXPECT_TRUE(tc.expect.has_value()) << tc.name;
+  }
+  Exec run = RunCpudiff("run " + file + " --engines native,unicorn,qemu -q --db " + Path("reg.db"));
+  ASSERT_EQ(run.code, 1) << run.out;  // each case shows its emulator difference
+  Exec gate = RunCpudiff("gate --db " + Path("reg.db") + " --known " + src + "/corpus/known");
+  EXPECT_EQ(gate.code, 0) << gate.out;
 }
 
 }  // namespace
