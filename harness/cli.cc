@@ -148,6 +148,8 @@ int CliMain(int argc, char** argv) {
                        "Earlier campaign database whose signatures are accepted");
   gate_cmd->add_option("--junit", gate_opts.junit_path, "Write JUnit XML here");
   gate_cmd->add_option("--markdown", gate_opts.markdown_path, "Write a Markdown summary here");
+  gate_cmd->add_option("--minimize", gate_opts.minimize_path,
+                       "Minimize each new signature's example and append it to this corpus file");
 
   // triage
   std::string triage_known;

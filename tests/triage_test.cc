@@ -471,6 +471,14 @@ TEST_F(Triage, MinimizeShrinksToTheOneInstructionAndKeepsTheSignature) {
   EXPECT_NE(rep.out.find("bsr r32, r32|gpr|native~unicorn"), std::string::npos) << rep.out;
   EXPECT_EQ(rep.out.find("expect~native"), std::string::npos) << rep.out;
 
+  // The gate minimizes each new signature's example when asked.
+  Exec gate = RunCpudiff("gate --db " + Path("r.db") + " --minimize " + Path("gate-min.jsonl"));
+  EXPECT_EQ(gate.code, 1) << gate.out;
+  EXPECT_NE(gate.out.find("minimized bsr r32, r32|gpr|native~unicorn -> "), std::string::npos)
+      << gate.out;
+  std::string gate_min = ReadFile(Path("gate-min.jsonl"));
+  EXPECT_NE(gate_min.find("\"code\":\"0fbdc3\""), std::string::npos) << gate_min;
+
   Exec bad = RunCpudiff("minimize nope --db " + Path("r.db"));
   EXPECT_EQ(bad.code, 2) << bad.out;
   EXPECT_NE(bad.out.find("no case 'nope'"), std::string::npos) << bad.out;

@@ -4,10 +4,12 @@
 #include <fstream>
 #include <functional>
 #include <set>
+#include <sstream>
 #include <stdexcept>
 
 #include "harness/store/store.h"
 #include "harness/triage/known.h"
+#include "harness/triage/minimize.h"
 #include "reports/report.h"
 #include "reports/table.h"
 #include "reports/view.h"
@@ -120,6 +122,25 @@ int RunGate(const GateOptions& opts, std::ostream& out, std::ostream& err) {
   }
   out << "new divergences:\n";
   t.Print(out);
+  if (!opts.minimize_path.empty()) {
+    out.flush();
+    // One minimized case per new signature, for a regression corpus. A
+    // signature that does not reproduce is said so and skipped; the
+    // verdict stays the same.
+    for (size_t i = 0; i < s.signatures.size(); ++i) {
+      if (!report_view::IsNew(s, i)) continue;
+      MinimizeOptions mo;
+      mo.db_path = opts.db_path;
+      mo.run_id = run_id;
+      mo.case_key = std::to_string(s.signatures[i].example_case);
+      mo.signature = s.signatures[i].signature;
+      mo.output = opts.minimize_path;
+      std::ostringstream progress;
+      if (RunMinimize(mo, progress, err) == 0) {
+        out << "minimized " << s.signatures[i].signature << " -> " << opts.minimize_path << "\n";
+      }
+    }
+  }
   out << "FAIL: " << s.new_signatures << " new signature" << (s.new_signatures == 1 ? "" : "s")
       << " ('cpudiff show CASE --db " << opts.db_path << "' shows one; add a reasoned entry to "
       << "the known list, or fix the engine)\n";

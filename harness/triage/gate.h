@@ -16,6 +16,9 @@ struct GateOptions {
   std::string baseline_path;  // an earlier campaign database; empty: none
   std::string junit_path;     // write JUnit XML here when set
   std::string markdown_path;  // write a Markdown summary here when set
+  // When set, each new signature's example case is minimized (both engines
+  // run again, see RunMinimize) and appended to this corpus file.
+  std::string minimize_path;
 };
 
 // Prints a summary and the new signatures to `out`. Returns 0 when nothing is
