@@ -334,7 +334,8 @@ void WriteCase(const CaseView& v, std::ostream& out) {
     for (const std::string& val : r.values) {
       all_zero = all_zero && (val == "-" || val.find_first_not_of("0x") == std::string::npos);
     }
-    if (all_zero && !r.differs && r.expect.empty()) continue;
+    all_zero = all_zero && r.expect.find_first_not_of("0x") == std::string::npos;
+    if (all_zero && !r.differs) continue;
     std::vector<std::string> values = r.values;
     std::string init = r.initial;
     if (r.reg == kRegRflags) {
