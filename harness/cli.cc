@@ -2,6 +2,7 @@
 
 #include <CLI/CLI.hpp>
 #include <csignal>
+#include <filesystem>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -13,6 +14,9 @@
 #include "harness/corpus/corpus.h"
 #include "harness/fuzz.h"
 #include "harness/store/store.h"
+#include "harness/triage/gate.h"
+#include "harness/triage/known.h"
+#include "harness/triage/minimize.h"
 #include "harness/version.h"
 #include "reports/report.h"
 
@@ -142,6 +146,14 @@ int CliMain(int argc, char** argv) {
   run_cmd->add_option("--batch", run_opts.batch_size, "Cases per batch")
       ->capture_default_str()
       ->check(CLI::Range(1, 65536));
+  // A corpus run keeps every case in full so that `show` and `minimize`
+  // work on any of them (a corpus case has no generator seed to rebuild it
+  // from); `fuzz` records agreeing cases by hash and seed only.
+  run_opts.keep_all = true;
+  bool run_compact = false;
+  run_cmd->add_flag("--compact", run_compact,
+                    "Record cases on which every engine agreed by hash only (smaller database; "
+                    "show and minimize then work only on divergent cases)");
   run_cmd->add_option("--write-expect", run_opts.write_expect,
                       "Write every case to this file with the reference engine's end state as "
                       "its expect");
@@ -220,13 +232,42 @@ int CliMain(int argc, char** argv) {
   CLI::App* report_cmd = app.add_subcommand("report", "Summarize a run and its divergences");
   report_cmd->add_option("--db", db_path, "Campaign database")->capture_default_str();
   report_cmd->add_option("--run", run_id, "Run id (default: the latest)");
-  report_cmd->add_option("--format", format, "text or json")
-      ->check(CLI::IsMember({"text", "json"}))
+  report_cmd->add_option("--format", format, "text, json, junit, markdown or html")
+      ->check(CLI::IsMember({"text", "json", "junit", "markdown", "html"}))
       ->capture_default_str();
   report_cmd->add_option("-o,--output", output, "Write to this file instead of stdout");
   size_t examples = 10;
   report_cmd->add_option("--examples", examples, "Signatures shown with an example case (text)")
       ->capture_default_str();
+
+  std::string known_path;
+  report_cmd->add_option("--known", known_path,
+                         "Known divergences (file or directory; default: corpus/known when "
+                         "it exists here)");
+
+  // gate
+  GateOptions gate_opts;
+  CLI::App* gate_cmd = app.add_subcommand(
+      "gate",
+      "CI gate: exit 1 when a run has a divergence that is neither known nor in a baseline");
+  gate_cmd->add_option("--db", gate_opts.db_path, "Campaign database")->capture_default_str();
+  gate_cmd->add_option("--run", gate_opts.run_id, "Run id (default: the latest)");
+  gate_cmd->add_option("--known", gate_opts.known_path,
+                       "Known divergences (file or directory of .jsonl)");
+  gate_cmd->add_option("--baseline", gate_opts.baseline_path,
+                       "Earlier campaign database whose signatures are accepted");
+  gate_cmd->add_option("--junit", gate_opts.junit_path, "Write JUnit XML here");
+  gate_cmd->add_option("--markdown", gate_opts.markdown_path, "Write a Markdown summary here");
+  gate_cmd->add_option("--minimize", gate_opts.minimize_path,
+                       "Minimize each new signature's example and append it to this corpus file");
+
+  // triage
+  std::string triage_known;
+  CLI::App* triage_cmd = app.add_subcommand(
+      "triage", "Every divergence signature of the database: count, first seen, example, status");
+  triage_cmd->add_option("--db", db_path, "Campaign database")->capture_default_str();
+  triage_cmd->add_option("--known", triage_known,
+                         "Known divergences (default: corpus/known when it exists here)");
 
   // show
   std::string case_key;
@@ -235,6 +276,25 @@ int CliMain(int argc, char** argv) {
   show_cmd->add_option("case", case_key, "Case id, hash prefix or name")->required();
   show_cmd->add_option("--db", db_path, "Campaign database")->capture_default_str();
   show_cmd->add_option("--run", run_id, "Run id (default: the latest)");
+  bool lockstep = false;
+  std::string lockstep_engines;
+  show_cmd->add_flag("--lockstep", lockstep,
+                     "Run each prefix of the instruction list on the engines and name the first "
+                     "instruction after which states differ");
+  show_cmd->add_option("--engines", lockstep_engines,
+                       "Engines for --lockstep (default: the run's engines available here)");
+
+  // minimize
+  MinimizeOptions min_opts;
+  CLI::App* min_cmd = app.add_subcommand(
+      "minimize", "Shrink a divergent case (instructions, then state) keeping its signature");
+  min_cmd->add_option("case", min_opts.case_key, "Case id, hash prefix or name")->required();
+  min_cmd->add_option("--db", min_opts.db_path, "Campaign database")->capture_default_str();
+  min_cmd->add_option("--run", min_opts.run_id, "Run id (default: the latest)");
+  min_cmd->add_option("--signature", min_opts.signature,
+                      "Signature to keep (default: the case's first divergence between engines)");
+  min_cmd->add_option("-o,--output", min_opts.output,
+                      "Append the minimized case to this corpus file (default: stdout)");
 
   // bench
   BenchOptions bench_opts;
@@ -275,6 +335,7 @@ int CliMain(int argc, char** argv) {
   try {
     if (engines_cmd->parsed()) return CmdEngines(split(list_engines));
     if (run_cmd->parsed()) {
+      run_opts.keep_all = !run_compact;
       run_opts.engines = split(engines_csv);
       run_opts.corpus_files = ExpandCorpusPaths(run_opts.corpus_files);
       run_opts.command_line = JoinArgs(argc, argv);
@@ -304,6 +365,26 @@ int CliMain(int argc, char** argv) {
       std::signal(SIGTERM, OnStopSignal);
       return RunFuzz(std::move(fuzz_opts), std::cout, std::cerr);
     }
+    if (gate_cmd->parsed()) return RunGate(gate_opts, std::cout, std::cerr);
+    if (min_cmd->parsed()) return RunMinimize(min_opts, std::cout, std::cerr);
+    if (show_cmd->parsed() && lockstep) {
+      LockstepOptions lo;
+      lo.db_path = db_path;
+      lo.run_id = run_id;
+      lo.case_key = case_key;
+      lo.engines = split(lockstep_engines);
+      return RunLockstep(lo, std::cout, std::cerr);
+    }
+    if (triage_cmd->parsed()) {
+      std::unique_ptr<Store> store = OpenExistingStore(db_path);
+      if (triage_known.empty() && std::filesystem::is_directory("corpus/known")) {
+        triage_known = "corpus/known";
+      }
+      KnownList known;
+      if (!triage_known.empty()) known = KnownList::Load(triage_known);
+      WriteTriage(*store, triage_known.empty() ? nullptr : &known, std::cout);
+      return kExitAgree;
+    }
     if (report_cmd->parsed() || show_cmd->parsed()) {
       std::unique_ptr<Store> store = OpenExistingStore(db_path);
       int64_t id = PickRun(*store, run_id, db_path);
@@ -321,10 +402,25 @@ int CliMain(int argc, char** argv) {
           return kExitUsage;
         }
         WriteCaseDetails(*store, id, *c, *out);
-      } else if (format == "json") {
-        WriteJsonReport(*store, id, *out);
+        return kExitAgree;
+      }
+      // The project's own list applies by default when run from a checkout.
+      KnownList known;
+      if (known_path.empty() && std::filesystem::is_directory("corpus/known")) {
+        known_path = "corpus/known";
+      }
+      if (!known_path.empty()) known = KnownList::Load(known_path);
+      const KnownList* k = known_path.empty() ? nullptr : &known;
+      if (format == "json") {
+        WriteJsonReport(*store, id, *out, k);
+      } else if (format == "junit") {
+        WriteJUnitReport(*store, id, *out, k);
+      } else if (format == "markdown") {
+        WriteMarkdownReport(*store, id, *out, k);
+      } else if (format == "html") {
+        WriteHtmlReport(*store, id, *out, k);
       } else {
-        WriteTextReport(*store, id, *out, examples);
+        WriteTextReport(*store, id, *out, examples, k);
       }
       return kExitAgree;
     }

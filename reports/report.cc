@@ -16,11 +16,10 @@
 #include "harness/compare/compare.h"
 #include "harness/corpus/corpus.h"
 #include "reports/table.h"
+#include "reports/view.h"
 
 namespace cpudiff {
-namespace {
-
-using Json = nlohmann::ordered_json;
+namespace report_view {
 
 // Memory rows shown per case: a case that rewrites a whole region would
 // otherwise print thousands of lines.
@@ -73,38 +72,6 @@ std::string RunReference(const std::optional<RunInfo>& run) {
 }
 
 // ---- One case, computed once for the text and JSON writers ---------------
-
-struct RegRow {
-  int reg = 0;
-  std::string name;
-  std::string initial;
-  std::string expect;               // empty when the expect does not list it
-  std::vector<std::string> values;  // per engine; "-" without an end state
-  bool differs = false;             // some engine differs from the reference
-};
-
-struct MemRow {
-  uint64_t addr = 0;
-  std::string initial;
-  std::vector<std::string> values;
-  bool differs = false;
-};
-
-struct CaseView {
-  StoredCase stored;
-  std::optional<TestCase> tc;
-  std::vector<StoredResult> results;
-  int ref = -1;  // index into results, -1 when the reference did not run it
-  std::string reference;
-  std::vector<std::string> disassembly;
-  std::string outcome_expect;
-  std::vector<std::string> outcomes;
-  bool outcome_differs = false;
-  std::vector<RegRow> regs;
-  std::vector<MemRow> mem;
-  size_t mem_rows_total = 0;
-  std::vector<StoredDivergence> divergences;
-};
 
 CaseView BuildCaseView(Store& store, int64_t run_id, const StoredCase& c,
                        const std::string& reference) {
@@ -440,20 +407,8 @@ Json CaseViewJson(const CaseView& v) {
 
 // ---- Run summary -----------------------------------------------------------
 
-struct Summary {
-  std::optional<RunInfo> run;
-  std::string reference;
-  Json config;
-  Json versions;
-  int64_t cases = 0, cases_done = 0, divergences = 0, divergent_cases = 0;
-  // engine -> outcome label -> count, engines in first-seen order.
-  std::vector<std::string> engines;
-  std::map<std::string, std::map<std::string, int64_t>> counts;
-  std::vector<std::string> labels;  // union of outcome labels, sorted
-  std::vector<SignatureRow> signatures;
-};
-
-Summary BuildSummary(Store& store, int64_t run_id) {
+Summary BuildSummary(Store& store, int64_t run_id, const KnownList* known,
+                     const std::set<std::string>* baseline) {
   Summary s;
   s.run = store.GetRun(run_id);
   if (!s.run) throw std::runtime_error(store.Path() + ": no run " + std::to_string(run_id));
@@ -480,7 +435,39 @@ Summary BuildSummary(Store& store, int64_t run_id) {
   }
   s.labels.assign(labels.begin(), labels.end());
   s.signatures = store.RunSignatures(run_id);
+  for (SignatureRow& r : s.signatures) {
+    const KnownEntry* k = known ? known->Match(r.signature) : nullptr;
+    // The known list is the source of truth for "known"; a status recorded
+    // in the store is shown as it is.
+    if (k) r.status = "known";
+    s.known_by.push_back(k);
+    s.in_baseline.push_back(baseline && baseline->count(r.signature));
+    if (IsNew(s, s.known_by.size() - 1)) ++s.new_signatures;
+  }
   return s;
+}
+
+bool IsNew(const Summary& s, size_t i) {
+  // Only the known list (data with reasons, under review) and the baseline
+  // decide: a status set by hand in one database does not excuse anything.
+  return !s.known_by[i] && !s.in_baseline[i];
+}
+
+std::string EngineUnderTest(const Summary& s, const SignatureRow& r) {
+  auto is_ref = [&](const std::string& e) { return e == "expect" || e == s.reference; };
+  if (is_ref(r.engine_a) && !is_ref(r.engine_b)) return r.engine_b;
+  if (is_ref(r.engine_b) && !is_ref(r.engine_a)) return r.engine_a;
+  return r.engine_b;
+}
+
+std::string ExampleDifference(Store& store, int64_t run_id, const SignatureRow& r) {
+  for (const StoredDivergence& d : store.DivergencesForCase(run_id, r.example_case)) {
+    if (d.signature == r.signature) {
+      return d.mismatch.field + ": " + d.engine_a + " " + d.mismatch.a + ", " + d.engine_b + " " +
+             d.mismatch.b;
+    }
+  }
+  return "";
 }
 
 std::string EngineVersion(const Summary& s, const std::string& engine) {
@@ -491,7 +478,17 @@ std::string EngineVersion(const Summary& s, const std::string& engine) {
   return "";
 }
 
-}  // namespace
+}  // namespace report_view
+
+using report_view::BuildCaseView;
+using report_view::BuildSummary;
+using report_view::CaseView;
+using report_view::CaseViewJson;
+using report_view::EngineVersion;
+using report_view::Json;
+using report_view::RunReference;
+using report_view::Summary;
+using report_view::WriteCaseViewText;
 
 void WriteCaseDetails(Store& store, int64_t run_id, const StoredCase& c, std::ostream& out) {
   CaseView v = BuildCaseView(store, run_id, c, RunReference(store.GetRun(run_id)));
@@ -503,8 +500,9 @@ void WriteCaseDetailsJson(Store& store, int64_t run_id, const StoredCase& c, std
   out << CaseViewJson(v).dump(2) << "\n";
 }
 
-void WriteTextReport(Store& store, int64_t run_id, std::ostream& out, size_t max_examples) {
-  Summary s = BuildSummary(store, run_id);
+void WriteTextReport(Store& store, int64_t run_id, std::ostream& out, size_t max_examples,
+                     const KnownList* known) {
+  Summary s = BuildSummary(store, run_id, known);
   const RunInfo& run = *s.run;
   out << "cpudiff report: run " << run.id << " (" << run.status << ")\n";
   TextTable info;
@@ -547,7 +545,12 @@ void WriteTextReport(Store& store, int64_t run_id, std::ostream& out, size_t max
     t.Print(out);
   }
   out << "divergences: " << s.divergences << " in " << s.divergent_cases << " cases, "
-      << s.signatures.size() << " signatures\n";
+      << s.signatures.size() << " signatures";
+  if (known) {
+    out << " (" << s.new_signatures << " new, " << (s.signatures.size() - s.new_signatures)
+        << " known)";
+  }
+  out << "\n";
 
   if (s.signatures.empty()) return;
   out << "\nsignatures (most frequent first):\n";
@@ -558,12 +561,20 @@ void WriteTextReport(Store& store, int64_t run_id, std::ostream& out, size_t max
   for (size_t i = 0; i < s.signatures.size(); ++i) {
     const SignatureRow& r = s.signatures[i];
     std::string status = r.status;
+    if (s.known_by[i]) status = "known: " + s.known_by[i]->id;
     if (r.first_run != run.id) status += " (since run " + std::to_string(r.first_run) + ")";
     sigs.AddRow({std::to_string(i + 1), std::to_string(r.count), std::to_string(r.cases), status,
                  r.field_kind, r.engine_a + " vs " + r.engine_b,
                  r.insn_form.empty() ? "?" : r.insn_form, r.signature});
   }
   sigs.Print(out);
+  std::set<const KnownEntry*> reasons;
+  for (const KnownEntry* k : s.known_by) {
+    if (k && reasons.insert(k).second) {
+      if (reasons.size() == 1) out << "\nknown divergences matched:\n";
+      out << "  " << k->id << " (" << k->source << "): " << k->reason << "\n";
+    }
+  }
 
   // A case is often the example of several signatures (one per engine pair
   // or field): it is printed in full once and referred to afterwards.
@@ -572,7 +583,8 @@ void WriteTextReport(Store& store, int64_t run_id, std::ostream& out, size_t max
   for (size_t i = 0; i < examples; ++i) {
     const SignatureRow& r = s.signatures[i];
     out << "\n==== signature " << (i + 1) << "/" << s.signatures.size() << ": " << r.signature
-        << " (" << r.count << " divergences in " << r.cases << " cases); example:\n";
+        << " (" << r.count << " divergences in " << r.cases << " cases"
+        << (s.known_by[i] ? ", known: " + s.known_by[i]->id : std::string()) << "); example:\n";
     if (auto it = shown.find(r.example_case); it != shown.end()) {
       out << "case " << r.example_case << ", shown under signature " << it->second << " above\n";
       continue;
@@ -592,8 +604,8 @@ void WriteTextReport(Store& store, int64_t run_id, std::ostream& out, size_t max
   }
 }
 
-void WriteJsonReport(Store& store, int64_t run_id, std::ostream& out) {
-  Summary s = BuildSummary(store, run_id);
+void WriteJsonReport(Store& store, int64_t run_id, std::ostream& out, const KnownList* known) {
+  Summary s = BuildSummary(store, run_id, known);
   const RunInfo& run = *s.run;
   Json j;
   j["format"] = "cpudiff-report";
@@ -616,9 +628,11 @@ void WriteJsonReport(Store& store, int64_t run_id, std::ostream& out) {
                   {"results", results},
                   {"divergences", s.divergences},
                   {"divergent_cases", s.divergent_cases},
-                  {"signatures", s.signatures.size()}};
+                  {"signatures", s.signatures.size()},
+                  {"new_signatures", s.new_signatures}};
   Json sigs = Json::array();
-  for (const SignatureRow& r : s.signatures) {
+  for (size_t i = 0; i < s.signatures.size(); ++i) {
+    const SignatureRow& r = s.signatures[i];
     Json sj = {{"signature", r.signature},
                {"count", r.count},
                {"cases", r.cases},
@@ -628,6 +642,9 @@ void WriteJsonReport(Store& store, int64_t run_id, std::ostream& out) {
                {"insn_form", r.insn_form},
                {"engines", {r.engine_a, r.engine_b}},
                {"example_case", r.example_case}};
+    if (const KnownEntry* k = s.known_by[i]) {
+      sj["known"] = {{"id", k->id}, {"reason", k->reason}, {"source", k->source}};
+    }
     if (std::optional<StoredCase> c = store.GetCase(r.example_case)) {
       sj["example"] = CaseViewJson(BuildCaseView(store, run_id, *c, s.reference));
     }

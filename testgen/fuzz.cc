@@ -318,8 +318,28 @@ void FuzzGenerator::Values(Rng& rng, TestCase* tc) const {
 
 bool FuzzGenerator::EmitForm(Rng& rng, const InsnForm& f, Stream& s, uint32_t avoid_regs) const {
   if (s.check && (f.flags_tested & s.undef)) return false;
+  // Which flags are undefined after the instruction. A shift or rotate by
+  // a count that is 0 modulo 32 (64 for 64-bit operands) writes no flag;
+  // one whose count is not known here (in CL, or in the form's own bytes)
+  // may write none, so it makes no undefined flag defined: the same rule
+  // as the comparer's (harness/compare/compare.cc).
+  constexpr uint64_t kUnknownCount = ~0ull;
+  auto TrackFlags = [&](const InsnForm& form, uint64_t count, Stream& st) {
+    uint32_t written = form.flags_written;
+    uint32_t undefined = form.flags_undefined;
+    if (form.is_shift) {
+      const uint64_t mask = form.operand_width == 64 ? 63 : 31;
+      if (count == kUnknownCount) {
+        written = 0;
+      } else if ((count & mask) == 0) {
+        written = undefined = 0;
+      }
+    }
+    st.undef = (st.undef & ~written) | undefined;
+  };
   for (int attempt = 0; attempt < 3; ++attempt) {
     ZydisEncoderRequest req = f.request;
+    uint64_t shift_count = kUnknownCount;
     for (size_t i = 0; i < f.operands.size(); ++i) {
       const FormOperand& fo = f.operands[i];
       ZydisEncoderOperand& op = req.operands[i];
@@ -410,6 +430,7 @@ bool FuzzGenerator::EmitForm(Rng& rng, const InsnForm& f, Stream& s, uint32_t av
         }
         case ZYDIS_OPERAND_TYPE_IMMEDIATE: {
           uint64_t v = f.is_shift ? ShiftCount(rng, f.operand_width) : GprValue(rng);
+          if (f.is_shift) shift_count = v;
           int bits = fo.imm_bits ? fo.imm_bits : 64;
           if (bits < 64) {
             v &= (1ull << bits) - 1;
@@ -424,7 +445,7 @@ bool FuzzGenerator::EmitForm(Rng& rng, const InsnForm& f, Stream& s, uint32_t av
     }
     if (rng.Below(256) == 0) req.prefixes |= ZYDIS_ATTRIB_HAS_LOCK;  // #UD unless a locked RMW
     if (Encode(req, s.code_addr + s.code.size(), &s.code)) {
-      s.undef = (s.undef & ~f.flags_written) | f.flags_undefined;
+      TrackFlags(f, shift_count, s);
       return true;
     }
   }
@@ -432,7 +453,7 @@ bool FuzzGenerator::EmitForm(Rng& rng, const InsnForm& f, Stream& s, uint32_t av
   // but they name whatever registers they were found with.
   if (avoid_regs != 0) return false;
   s.code.insert(s.code.end(), f.bytes.begin(), f.bytes.end());
-  s.undef = (s.undef & ~f.flags_written) | f.flags_undefined;
+  TrackFlags(f, kUnknownCount, s);
   return true;
 }
 

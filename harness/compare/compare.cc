@@ -79,8 +79,11 @@
 //   reader, nothing is ever cleared). Both are conservative: they can only
 //   mask more than an exact trace would, never less.
 // - Zydis metadata is taken as it is. It calls some flags undefined where the
-//   SDM is more precise (e.g. OF of shifts by 1, flags of shifts by 0); that
-//   errs on the side of masking.
+//   SDM is more precise (e.g. OF of shifts by 1); that errs on the side of
+//   masking. One exception: a shift or rotate by an immediate count that is 0
+//   modulo the operand size writes no flag (Zydis says it writes them, which
+//   would make an earlier instruction's undefined flags look defined), and
+//   one by CL makes no undefined flag defined.
 //
 // Attribution (Mismatch::insn_index / insn_form)
 // - Register, flag and memory mismatches name the last instruction, in decode
@@ -217,6 +220,10 @@ struct Effects {
   uint32_t flags_modified = 0;  // written with a value that depends on inputs
   uint32_t flags_const = 0;     // set_0 | set_1
   uint32_t flags_undef = 0;
+  // The instruction may leave every flag as it was (a shift or rotate by a
+  // count in CL, which is 0 modulo the operand size at run time or not):
+  // it makes no undefined flag defined.
+  bool flags_may_keep = false;
   uint16_t gpr_read = 0, gpr_write = 0, gpr_full_write = 0;
   uint16_t xmm_read = 0, xmm_write = 0, xmm_full_write = 0;
   bool mem_read = false, mem_write = false;
@@ -271,6 +278,37 @@ Effects ComputeEffects(uint64_t addr, const ZydisDecodedInstruction& in,
     e.flags_const = (in.cpu_flags->set_0 | in.cpu_flags->set_1) & kTrackedFlags;
     e.flags_undef = in.cpu_flags->undefined & kTrackedFlags;
     e.flags_modified &= ~(e.flags_const | e.flags_undef);
+  }
+  switch (in.mnemonic) {
+    case ZYDIS_MNEMONIC_SHL:
+    case ZYDIS_MNEMONIC_SHR:
+    case ZYDIS_MNEMONIC_SAR:
+    case ZYDIS_MNEMONIC_ROL:
+    case ZYDIS_MNEMONIC_ROR:
+    case ZYDIS_MNEMONIC_RCL:
+    case ZYDIS_MNEMONIC_RCR:
+    case ZYDIS_MNEMONIC_SHLD:
+    case ZYDIS_MNEMONIC_SHRD: {
+      // A shift or rotate whose count is 0 modulo 32 (64 for 64-bit
+      // operands) changes no flag (SDM), but Zydis lists the flags as
+      // written: then an earlier instruction's undefined flags would be
+      // taken as defined (seen on this AMD host: imul rdx, rdi / sar r13,
+      // 0x40 keeps imul's undefined SF/ZF/PF, which silicon and the
+      // emulators set differently).
+      const ZydisDecodedOperand& count = ops[in.operand_count_visible - 1];
+      if (count.type == ZYDIS_OPERAND_TYPE_IMMEDIATE) {
+        const uint64_t mask = in.operand_width == 64 ? 63 : 31;
+        if ((count.imm.value.u & mask) == 0) {
+          e.flags_modified = e.flags_const = e.flags_undef = 0;
+        }
+      } else if (count.type == ZYDIS_OPERAND_TYPE_REGISTER &&
+                 count.reg.value == ZYDIS_REGISTER_CL) {
+        e.flags_may_keep = true;
+      }
+      break;
+    }
+    default:
+      break;
   }
   e.zero_idiom = IsZeroIdiom(in, ops);
   for (int i = 0; i < in.operand_count; ++i) {
@@ -471,7 +509,7 @@ Taint Transfer(Taint s, const Effects& e, bool clear) {
   }
   if (tainted && e.taints_control) s.control = true;
   if (clear) {
-    s.flags &= ~(e.flags_modified | e.flags_const);
+    if (!e.flags_may_keep) s.flags &= ~(e.flags_modified | e.flags_const);
     if (!tainted) {
       s.gpr &= static_cast<uint16_t>(~e.gpr_full_write);
       s.xmm &= static_cast<uint16_t>(~e.xmm_full_write);

@@ -47,6 +47,7 @@ void Store::AddAgreedCase(int64_t, uint64_t, uint64_t, std::span<const EngineOut
   NotImplemented("AddAgreedCase");
 }
 int64_t Store::CountAgreedCases(int64_t) { NotImplemented("CountAgreedCases"); }
+std::vector<int64_t> Store::RunCaseIds(int64_t) { NotImplemented("RunCaseIds"); }
 
 namespace {
 
@@ -1108,6 +1109,14 @@ class SqliteStore final : public Store {
   }
 
   std::string Path() const override { return path_; }
+
+  std::vector<int64_t> RunCaseIds(int64_t run_id) override {
+    Query q = Prepare("SELECT case_id FROM run_cases WHERE run_id = ?1 ORDER BY case_id");
+    q.Bind(1, run_id);
+    std::vector<int64_t> ids;
+    while (q.Step()) ids.push_back(q.Int(0));
+    return ids;
+  }
 
  private:
   static constexpr const char* kRunColumns =

@@ -161,6 +161,8 @@ class Store {
                              std::span<const EngineOutcome> outcomes);
   // Cases of a run recorded by hash only.
   virtual int64_t CountAgreedCases(int64_t run_id);
+  // Ids of the cases a run has results for, in id order.
+  virtual std::vector<int64_t> RunCaseIds(int64_t run_id);
 };
 
 }  // namespace cpudiff
