@@ -18,48 +18,20 @@
 #include "harness/corpus/corpus.h"
 #include "harness/store/store.h"
 #include "testgen/generate.h"
+#include "tests/test_util.h"
 
 namespace cpudiff {
 namespace {
 
-struct Exec {
-  int code = -1;
-  std::string out;  // stdout and stderr together
-};
+using test::Exec;
+using test::RunCpudiff;
 
-Exec RunCpudiff(const std::string& args) {
-  std::string cmd = std::string(CPUDIFF_BINARY) + " " + args + " 2>&1";
-  Exec e;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return e;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) e.out.append(buf.data(), n);
-  int status = pclose(p);
-  e.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  return e;
-}
-
-class Cli : public ::testing::Test {
+class Cli : public test::ScratchDirTest {
  protected:
-  void SetUp() override {
-    dir_ = std::filesystem::path(::testing::TempDir()) /
-           ("cpudiff_cli_" + std::to_string(getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-  std::string Path(const std::string& name) { return (dir_ / name).string(); }
-  std::string Write(const std::string& name, const std::string& text) {
-    std::ofstream(Path(name)) << text;
-    return Path(name);
-  }
   static void NeedNative() {
     Availability a = FindEngine("native")->probe();
     if (!a.available) GTEST_SKIP() << "native engine not available: " << a.reason;
   }
-  std::filesystem::path dir_;
 };
 
 TEST_F(Cli, EnginesListsAllSix) {

@@ -22,6 +22,7 @@
 #include "harness/compare/compare.h"
 #include "harness/corpus/corpus.h"
 #include "harness/store/store.h"
+#include "tests/test_util.h"
 
 namespace cpudiff {
 namespace {
@@ -190,41 +191,16 @@ TEST(FuzzGenerator, MutatesCorpusCases) {
 
 // ---- cpudiff fuzz end to end -------------------------------------------
 
-struct Exec {
-  int code = -1;
-  std::string out;
-};
+using test::Exec;
+using test::RunCpudiff;
 
-Exec RunCpudiff(const std::string& args) {
-  std::string cmd = std::string(CPUDIFF_BINARY) + " " + args + " 2>&1";
-  Exec e;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return e;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) e.out.append(buf.data(), n);
-  int status = pclose(p);
-  e.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  return e;
-}
-
-class FuzzCli : public ::testing::Test {
+class FuzzCli : public test::ScratchDirTest {
  protected:
-  void SetUp() override {
-    dir_ = std::filesystem::path(::testing::TempDir()) /
-           ("cpudiff_fuzz_" + std::to_string(getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-  std::string Path(const std::string& name) { return (dir_ / name).string(); }
   static bool Available(const char* engine, std::string* why) {
     Availability a = FindEngine(engine)->probe();
     *why = a.reason;
     return a.available;
   }
-  std::filesystem::path dir_;
 };
 
 // (case hash, signature) of every divergence of the latest run.

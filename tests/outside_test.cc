@@ -15,6 +15,7 @@
 #include <string>
 
 #include "engines/engine.h"
+#include "tests/test_util.h"
 
 namespace cpudiff {
 namespace {
@@ -147,39 +148,21 @@ TEST(Outside, SpecsAreParsed) {
 
 // ---- Through the cpudiff binary --------------------------------------------
 
-struct Exec2 {
-  int code = -1;
-  std::string out;
-};
+using test::Exec;
 
-Exec2 Cpudiff(const std::string& args) {
-  std::string cmd =
-      "cd " + std::string(CPUDIFF_SOURCE_DIR) + " && " + CPUDIFF_BINARY + " " + args + " 2>&1";
-  Exec2 e;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return e;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) e.out.append(buf.data(), n);
-  int status = pclose(p);
-  e.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  return e;
+// cpudiff run from the source folder (corpus/seed and the like are relative).
+Exec Cpudiff(const std::string& args) {
+  return test::Shell("cd " + std::string(CPUDIFF_SOURCE_DIR) + " && " + CPUDIFF_BINARY + " " +
+                     args);
 }
 
-class OutsideCli : public ::testing::Test {
+class OutsideCli : public test::ScratchDirTest {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::path(::testing::TempDir()) /
-           ("cpudiff_outside_" + std::to_string(getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
+    test::ScratchDirTest::SetUp();
     Availability a = FindEngine("native")->probe();
     if (!a.available) GTEST_SKIP() << "native engine not available: " << a.reason;
   }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-  std::string Path(const std::string& name) { return (dir_ / name).string(); }
-  std::filesystem::path dir_;
 };
 
 // The summary line of one engine ("  NAME   halt=... agree X/Y ...").
@@ -199,11 +182,11 @@ TEST_F(OutsideCli, AgreementsAndDivergencesOfAPluginAreRecordedLikeABuiltInEngin
                                  << R"({"v":1,"name":"crash","code":"909090"})"
                                     "\n";
   std::string engine = "plugin:" + Plugin("normal");
-  Exec2 e =
+  Exec e =
       Cpudiff("run " + Path("c.jsonl") + " --engines native," + engine + " --db " + Path("db"));
   EXPECT_EQ(e.code, 1) << e.out;  // divergences found (the crash is one too)
   EXPECT_NE(SummaryOf(e.out, engine).find("halt=2 crash=1  agree 1/3"), std::string::npos) << e.out;
-  Exec2 rep = Cpudiff("report --db " + Path("db"));
+  Exec rep = Cpudiff("report --db " + Path("db"));
   EXPECT_EQ(rep.code, 0) << rep.out;
   EXPECT_NE(rep.out.find("native vs " + engine), std::string::npos) << rep.out;
   EXPECT_NE(rep.out.find("gpr|native~" + engine), std::string::npos) << rep.out;
@@ -211,13 +194,13 @@ TEST_F(OutsideCli, AgreementsAndDivergencesOfAPluginAreRecordedLikeABuiltInEngin
 
 TEST_F(OutsideCli, TinyExamplePluginRunsTheSeedCorpusAsTheReadmeSays) {
   std::string tiny = std::string(CPUDIFF_EXAMPLES_DIR) + "/libtiny_engine.so";
-  Exec2 e = Cpudiff("run corpus/seed --engines native,plugin:" + tiny + " --db " + Path("db"));
+  Exec e = Cpudiff("run corpus/seed --engines native,plugin:" + tiny + " --db " + Path("db"));
   // Everything tiny runs agrees with silicon; the rest is unsupported.
   EXPECT_EQ(e.code, 0) << e.out;
   std::string line = SummaryOf(e.out, "plugin:" + tiny);
   EXPECT_NE(line.find("unsupported="), std::string::npos) << e.out;
   EXPECT_NE(line.find("agree 25/25"), std::string::npos) << e.out;
-  Exec2 list = Cpudiff("engines --engines plugin:" + tiny);
+  Exec list = Cpudiff("engines --engines plugin:" + tiny);
   EXPECT_NE(list.out.find("tiny 1.0 (example)"), std::string::npos) << list.out;
   EXPECT_NE(list.out.find("not observed (not compared): xmm,mxcsr"), std::string::npos) << list.out;
 }
@@ -233,7 +216,7 @@ TEST_F(OutsideCli, PythonUnicornEngineAgreesWithTheBuiltInUnicorn) {
   // one file keeps this test fast.
   std::string py = "exec:'" + kPython + " examples/engines/unicorn_engine.py'";
   std::string name = "exec:" + kPython + " examples/engines/unicorn_engine.py";
-  Exec2 e = Cpudiff("run corpus/seed/faults.jsonl --engines native,unicorn," + py + " --db " +
+  Exec e = Cpudiff("run corpus/seed/faults.jsonl --engines native,unicorn," + py + " --db " +
                     Path("db"));
   EXPECT_EQ(e.code, 1) << e.out;
   std::string u = SummaryOf(e.out, "unicorn");

@@ -18,30 +18,16 @@
 #include "harness/triage/known.h"
 #include "harness/triage/minimize.h"
 #include "reports/report.h"
+#include "tests/test_util.h"
 
 namespace cpudiff {
 namespace {
 
 namespace fs = std::filesystem;
 
-struct Exec {
-  int code = -1;
-  std::string out;  // stdout and stderr together
-};
-
-Exec Shell(const std::string& cmd) {
-  Exec e;
-  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
-  if (!p) return e;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) e.out.append(buf.data(), n);
-  int status = pclose(p);
-  e.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  return e;
-}
-
-Exec RunCpudiff(const std::string& args) { return Shell(std::string(CPUDIFF_BINARY) + " " + args); }
+using test::Exec;
+using test::RunCpudiff;
+using test::Shell;
 
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path);
@@ -50,23 +36,7 @@ std::string ReadFile(const std::string& path) {
   return ss.str();
 }
 
-class Triage : public ::testing::Test {
- protected:
-  void SetUp() override {
-    dir_ = fs::path(::testing::TempDir()) /
-           ("cpudiff_triage_" + std::to_string(getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string Path(const std::string& name) { return (dir_ / name).string(); }
-  std::string Write(const std::string& name, const std::string& text) {
-    std::ofstream(Path(name)) << text;
-    return Path(name);
-  }
-  fs::path dir_;
-};
+class Triage : public test::ScratchDirTest {};
 
 // ---- Known list -------------------------------------------------------------
 
