@@ -1,0 +1,232 @@
+#include "engines/emulator/cpu.h"
+
+#include <algorithm>
+
+namespace cpudiff::emu {
+
+void Fault(uint8_t vector) { throw GuestFault{vector}; }
+void FaultCode(uint8_t vector, uint64_t code) { throw GuestFault{vector, true, code}; }
+void Unsupported(std::string reason) { throw GuestStop{GuestStop::kUnsupported, std::move(reason)}; }
+
+namespace {
+
+// #PF error-code bits.
+constexpr uint64_t kPfPresent = 1, kPfWrite = 2, kPfUser = 4, kPfFetch = 16;
+
+bool Canonical(uint64_t a) { return static_cast<uint64_t>(static_cast<int64_t>(a << 16) >> 16) == a; }
+
+}  // namespace
+
+// ---- memory -------------------------------------------------------------------
+
+void Memory::Reset(const TestCase& tc) {
+  std::vector<MemRegion> all = tc.AllRegions();
+  regions_.resize(all.size());
+  for (size_t i = 0; i < all.size(); ++i) {
+    Region& r = regions_[i];
+    r.addr = all[i].addr;
+    r.size = all[i].size;
+    r.perm = all[i].perm;
+    r.bytes.assign(r.size, 0);
+    std::copy(all[i].data.begin(), all[i].data.end(), r.bytes.begin());
+  }
+  last_ = nullptr;
+  code_written_ = false;
+}
+
+void Memory::Check(uint64_t addr, size_t size, Access kind, bool stack) {
+  (void)stack;
+  uint64_t a = addr, end = addr + size;
+  while (a < end) {
+    Region* r = Find(a);
+    uint64_t code = kPfUser | (kind == Access::kWrite ? kPfWrite : 0) |
+                    (kind == Access::kFetch ? kPfFetch : 0);
+    if (r == nullptr) throw GuestFault{kVecPF, true, code, true, a};
+    bool ok = kind == Access::kWrite   ? (r->perm & kPermW) != 0
+              : kind == Access::kFetch ? (r->perm & kPermX) != 0
+                                       : (r->perm & kPermR) != 0;
+    if (!ok) throw GuestFault{kVecPF, true, code | kPfPresent, true, a};
+    a = std::min(end, r->addr + r->size);
+  }
+  // Alignment checking (CR0.AM is set by Linux; RFLAGS.AC enables it at CPL3).
+  if (ac_check && kind != Access::kFetch && (size == 2 || size == 4 || size == 8) &&
+      (addr & (size - 1)) != 0) {
+    FaultCode(kVecAC, 0);
+  }
+}
+
+void Memory::Read(uint64_t addr, void* out, size_t size, bool stack) {
+  Region* r = Find(addr);
+  if (r != nullptr && addr - r->addr + size <= r->size && !ac_check) {
+    std::memcpy(out, r->bytes.data() + (addr - r->addr), size);
+    return;
+  }
+  Check(addr, size, Access::kRead, stack);
+  auto* o = static_cast<uint8_t*>(out);
+  for (size_t i = 0; i < size; ++i) o[i] = *Ptr(addr + i);
+}
+
+void Memory::Write(uint64_t addr, const void* in, size_t size, bool stack) {
+  Region* r = Find(addr);
+  if (r != nullptr && addr - r->addr + size <= r->size && (r->perm & kPermW) && !ac_check) {
+    std::memcpy(r->bytes.data() + (addr - r->addr), in, size);
+    if (r->perm & kPermX) code_written_ = true;
+    return;
+  }
+  Check(addr, size, Access::kWrite, stack);
+  auto* p = static_cast<const uint8_t*>(in);
+  for (size_t i = 0; i < size; ++i) {
+    *Ptr(addr + i) = p[i];
+    if (Find(addr + i)->perm & kPermX) code_written_ = true;
+  }
+}
+
+// ---- addressing -----------------------------------------------------------------
+
+uint64_t Cpu::Linear(uint64_t a, bool stack) const {
+  if (!Canonical(a)) FaultCode(stack ? kVecSS : kVecGP, 0);
+  return a;
+}
+
+uint64_t Cpu::EffAddr(const DecodedInsn& d, bool* stack) {
+  uint64_t a = static_cast<uint64_t>(d.disp);
+  if (d.base == kRipBase) {
+    a += next_rip;
+  } else if (d.base >= 0) {
+    a += s.gpr[d.base];
+  }
+  if (d.index >= 0) a += s.gpr[d.index] * d.scale;
+  if (d.addrsize == 4) a &= 0xffffffffull;
+  bool ss = d.seg == SegPrefix::kSs ||
+            (d.seg == SegPrefix::kNone && (d.base == kRsp || d.base == kRbp));
+  if (d.seg == SegPrefix::kFs) a += s.fs_base;
+  if (d.seg == SegPrefix::kGs) a += s.gs_base;
+  if (stack != nullptr) *stack = ss;
+  return Linear(a, ss);
+}
+
+// ---- stack ----------------------------------------------------------------------
+
+void Cpu::Push(uint64_t v, int size) {
+  uint64_t a = Linear(s.gpr[kRsp] - size, true);
+  mem.Write(a, &v, size, true);
+  s.gpr[kRsp] -= size;
+}
+
+uint64_t Cpu::Pop(int size) {
+  uint64_t v = PeekStack(size);
+  s.gpr[kRsp] += size;
+  return v;
+}
+
+uint64_t Cpu::PeekStack(int size, uint64_t offset) {
+  uint64_t a = Linear(s.gpr[kRsp] + offset, true);
+  uint64_t v = 0;
+  mem.Read(a, &v, size, true);
+  return v;
+}
+
+bool Cpu::Cond(int cc) const {
+  bool r;
+  switch (cc >> 1) {
+    case 0: r = Flag(kFlagOF); break;
+    case 1: r = Flag(kFlagCF); break;
+    case 2: r = Flag(kFlagZF); break;
+    case 3: r = Flag(kFlagCF) || Flag(kFlagZF); break;
+    case 4: r = Flag(kFlagSF); break;
+    case 5: r = Flag(kFlagPF); break;
+    case 6: r = Flag(kFlagSF) != Flag(kFlagOF); break;
+    default: r = Flag(kFlagZF) || (Flag(kFlagSF) != Flag(kFlagOF)); break;
+  }
+  return (cc & 1) ? !r : r;
+}
+
+// ---- run --------------------------------------------------------------------------
+
+const HandlerTable& Handlers() {
+  static const HandlerTable table = [] {
+    HandlerTable t;
+    RegisterArith(t);
+    RegisterLogic(t);
+    RegisterShift(t);
+    RegisterBitops(t);
+    RegisterMove(t);
+    RegisterString(t);
+    RegisterStack(t);
+    RegisterControl(t);
+    RegisterSseInt(t);
+    RegisterSseFp(t);
+    return t;
+  }();
+  return table;
+}
+
+const DecodedInsn& Cpu::FetchDecode(uint64_t rip) {
+  auto it = cache_.find(rip);
+  if (it != cache_.end()) return it->second;
+  if (!Canonical(rip)) FaultCode(kVecGP, 0);
+  uint8_t buf[15];
+  size_t n = 0;
+  while (n < sizeof buf) {
+    Memory::Region* r = mem.Find(rip + n);
+    if (r == nullptr || !(r->perm & kPermX)) break;
+    buf[n] = r->bytes[rip + n - r->addr];
+    ++n;
+  }
+  DecodedInsn d;
+  switch (Decode(buf, n, &d)) {
+    case DecodeStatus::kOk: break;
+    case DecodeStatus::kInvalid: Fault(kVecUD);
+    case DecodeStatus::kTooLong: FaultCode(kVecGP, 0);
+    case DecodeStatus::kNeedMore: {
+      uint64_t a = rip + n;
+      Memory::Region* r = mem.Find(a);
+      throw GuestFault{kVecPF, true, kPfUser | kPfFetch | (r != nullptr ? kPfPresent : 0), true, a};
+    }
+    case DecodeStatus::kUnknown: Unsupported("AVX/AVX-512 instructions are not modelled");
+  }
+  return cache_.emplace(rip, d).first->second;
+}
+
+Outcome Cpu::Run(uint64_t budget) {
+  cache_.clear();
+  const HandlerTable& table = Handlers();
+  for (uint64_t n = 0; n < budget; ++n) {
+    uint64_t rip = s.rip;
+    try {
+      const DecodedInsn& d = FetchDecode(rip);
+      next_rip = rip + d.length;
+      Handler h = table.h[static_cast<int>(d.id)];
+      if (h == nullptr) {
+        const IsaForm& f = d.form();
+        if (f.Has(isa::UD)) Fault(kVecUD);
+        if (f.Has(isa::PRIV)) FaultCode(kVecGP, 0);
+        if (f.Has(isa::NONDET)) {
+          Unsupported(std::string(f.mnemonic) + " is not deterministic");
+        }
+        Unsupported("emulator does not implement " + std::string(f.name));
+      }
+      mem.ac_check = Flag(kFlagAC);
+      h(*this, d);
+      s.rip = next_rip;
+      if (mem.TakeCodeWritten()) cache_.clear();
+    } catch (const GuestFault& f) {
+      Outcome o = Outcome::Fault(f.vector);
+      if (f.vector == kVecPF) {
+        o = Outcome::PageFault(f.code, f.addr);
+      } else if (f.has_code || VectorHasErrorCode(f.vector)) {
+        o = Outcome::FaultWithCode(f.vector, f.code);
+      }
+      return o;
+    } catch (const GuestStop& st) {
+      switch (st.kind) {
+        case GuestStop::kHalt: return Outcome::Halt();
+        case GuestStop::kSyscall: return Outcome::Syscall();
+        case GuestStop::kUnsupported: return Outcome::Unsupported(st.reason);
+      }
+    }
+  }
+  return Outcome::Timeout("instruction budget exhausted");
+}
+
+}  // namespace cpudiff::emu
