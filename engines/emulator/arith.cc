@@ -86,8 +86,8 @@ uint64_t MulFlags(Cpu& c, bool overflow, uint64_t low, int size) {
     if (low & SignBit(size)) f |= kFlagSF;
     if (Parity(low)) f |= kFlagPF;
   } else {
-    // AMD Zen: SF, ZF, PF from the low half of the result, AF cleared.
-    f |= ZSPFlags(low, size);
+    // AMD Zen: SF, ZF, AF and PF keep their values (seed corpus mul-*/imul-*).
+    f |= c.flags() & (kFlagSF | kFlagZF | kFlagAF | kFlagPF);
   }
   return f;
 }
@@ -141,8 +141,10 @@ void ImulN(Cpu& c, const DecodedInsn& d) {
 // ---- divide ------------------------------------------------------------------
 
 // div/idiv leave all six status flags undefined.
+// AMD Zen sets AF and keeps the others (seed corpus div-*/idiv-*); Intel
+// keeps them all.
 void UndefinedDivFlags(Cpu& c, uint64_t q, uint64_t r, int size) {
-  (void)c;
+  if (c.vendor == Vendor::kAmd) c.SetFlag(kFlagAF, true);
   (void)q;
   (void)r;
   (void)size;

@@ -44,14 +44,18 @@ void Bt(Cpu& c, const DecodedInsn& d) {
 void Bsf(Cpu& c, const DecodedInsn& d, bool reverse) {
   int size = d.opsize;
   uint64_t v = c.Read(c.ELoc(d, size));
-  uint64_t f = c.flags() & kStatusFlags & ~kFlagZF;
+  // Undefined flags: AMD Zen clears CF, OF, SF, AF and sets PF from the
+  // index (from 0 for a zero source) -- seed corpus bsf-*/bsr-*.
+  bool amd = c.vendor == Vendor::kAmd;
+  uint64_t f = amd ? 0 : c.flags() & kStatusFlags & ~kFlagZF;
   if (v == 0) {
     // Destination unchanged (all 64 bits, even for a 32-bit operand).
-    c.SetStatus(f | kFlagZF);
+    c.SetStatus(f | kFlagZF | (amd ? kFlagPF : 0));
     return;
   }
   int r = reverse ? 63 - __builtin_clzll(v) : __builtin_ctzll(v);
   c.SetReg(d.reg, size, static_cast<uint64_t>(r));
+  if (amd && Parity(static_cast<uint64_t>(r))) f |= kFlagPF;
   c.SetStatus(f);
 }
 void BsfH(Cpu& c, const DecodedInsn& d) { Bsf(c, d, false); }
@@ -62,7 +66,10 @@ void CountBits(Cpu& c, const DecodedInsn& d, int kind) {
   int bits = size * 8;
   uint64_t v = c.Read(c.ELoc(d, size));
   uint64_t r;
+  // Undefined SF, AF, PF: cleared on AMD Zen (seed corpus tzcnt-*/lzcnt-*);
+  // OF keeps its value.
   uint64_t f = c.flags() & kStatusFlags & ~(kFlagCF | kFlagZF);
+  if (c.vendor == Vendor::kAmd) f &= kFlagOF;
   if (kind == 0) {  // tzcnt
     r = v == 0 ? bits : __builtin_ctzll(v);
     if (v == 0) f |= kFlagCF;
@@ -84,9 +91,11 @@ void Popcnt(Cpu& c, const DecodedInsn& d) { CountBits(c, d, 2); }
 int YSize(const DecodedInsn& d) { return d.rex_w ? 8 : 4; }
 
 // Flags of the BMI1 logic forms: SF, ZF from the result, OF cleared, CF as
-// given; AF and PF undefined (kept).
+// given; AF and PF undefined: AMD Zen clears AF and sets PF from the result
+// (seed corpus andn-*, blsi-*, blsmsk-*, blsr-*, bzhi-*).
 void BmiFlags(Cpu& c, uint64_t r, int size, bool cf) {
   uint64_t f = c.flags() & (kFlagAF | kFlagPF);
+  if (c.vendor == Vendor::kAmd) f = Parity(r) ? kFlagPF : 0;
   if ((r & SizeMask(size)) == 0) f |= kFlagZF;
   if (r & SignBit(size)) f |= kFlagSF;
   if (cf) f |= kFlagCF;
@@ -143,6 +152,8 @@ void Bextr(Cpu& c, const DecodedInsn& d) {
   r &= SizeMask(size);
   c.SetReg(d.reg, size, r);
   uint64_t f = c.flags() & (kFlagAF | kFlagPF | kFlagSF);
+  // AMD Zen: AF set, SF clear, PF from the result (seed corpus bextr-*).
+  if (c.vendor == Vendor::kAmd) f = kFlagAF | (Parity(r) ? kFlagPF : 0);
   if (r == 0) f |= kFlagZF;
   c.SetStatus(f);
 }
@@ -196,13 +207,17 @@ uint64_t ByteSwap(uint64_t v, int size) {
   return __builtin_bswap16(static_cast<uint16_t>(v));
 }
 
+int MovbeSize(const DecodedInsn& d) {
+  return d.id == InsnId::MOVBE_GwMw || d.id == InsnId::MOVBE_MwGw ? 2 : d.opsize;
+}
+
 void MovbeLoad(Cpu& c, const DecodedInsn& d) {
-  int size = d.opsize;
+  int size = MovbeSize(d);
   uint64_t v = c.Read(c.ELoc(d, size));
   c.SetReg(d.reg, size, ByteSwap(v, size));
 }
 void MovbeStore(Cpu& c, const DecodedInsn& d) {
-  int size = d.opsize;
+  int size = MovbeSize(d);
   Loc dst = c.ELoc(d, size);
   c.Write(dst, ByteSwap(c.GetReg(d.reg, size), size));
 }

@@ -14,9 +14,9 @@ void JmpRel(Cpu& c, const DecodedInsn& d) { c.Jump(c.next_rip + d.imm); }
 void JmpInd(Cpu& c, const DecodedInsn& d) { c.Jump(c.Read(c.ELoc(d, 8))); }
 
 void CallRel(Cpu& c, const DecodedInsn& d) {
-  uint64_t target = c.next_rip + d.imm;
-  c.Jump(target);  // a non-canonical target faults before the push
-  c.Push(c.next_rip, 8);
+  uint64_t ret = c.next_rip;
+  c.Jump(ret + d.imm);  // a non-canonical target faults before the push
+  c.Push(ret, 8);
 }
 void CallInd(Cpu& c, const DecodedInsn& d) {
   uint64_t target = c.Read(c.ELoc(d, 8));
@@ -64,7 +64,12 @@ void IntN(Cpu& c, const DecodedInsn& d) {
   FaultCode(kVecGP, (uint64_t{n} << 3) | 2);
 }
 
-void Syscall(Cpu& c, const DecodedInsn&) {
+void Syscall(Cpu& c, const DecodedInsn& d) {
+  if (d.id == InsnId::SYSCALL) {
+    // syscall saves rip in rcx and rflags in r11 before entering the kernel.
+    c.s.gpr[kRcx] = c.next_rip;
+    c.s.gpr[kR11] = c.flags() & ~kFlagRF;
+  }
   c.s.rip = c.next_rip;
   throw GuestStop{GuestStop::kSyscall, ""};
 }

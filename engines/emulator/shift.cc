@@ -18,7 +18,12 @@ void Shift(Cpu& c, const DecodedInsn& d) {
   unsigned count = static_cast<unsigned>(OpRead(c, d, f.operands[1], 1));
   count &= size == 8 ? 63 : 31;
   uint64_t a = c.Read(dst, true);
-  if (count == 0) return;  // no write, flags unchanged
+  if (count == 0) {
+    // Flags unchanged; a 32-bit register destination is still written
+    // (zero-extended), as on silicon.
+    if (!dst.mem && size == 4) c.Write(dst, a);
+    return;
+  }
   uint64_t m = SizeMask(size), sb = SignBit(size);
   uint64_t r = 0;
   uint64_t fl = c.flags();
@@ -80,7 +85,6 @@ void Shift(Cpu& c, const DecodedInsn& d) {
       cf = count <= 64 ? ((a >> (count - 1)) & 1) : 0;
       if (count > static_cast<unsigned>(bits)) cf = 0;
       of = count == 1 ? (a & sb) != 0 : ((r & sb) != 0) != ((r & (sb >> 1)) != 0);
-      if (amd && count != 1) of = (a & sb) != 0;
       break;
     }
     case kSar: {
@@ -112,7 +116,10 @@ void ShiftDouble(Cpu& c, const DecodedInsn& d) {
   unsigned count = static_cast<unsigned>(f.operands[2] == CL ? c.GetReg(kRcx, 1) : d.imm);
   count &= size == 8 ? 63 : 31;
   uint64_t a = c.Read(dst, true);
-  if (count == 0) return;
+  if (count == 0) {
+    if (!dst.mem && size == 4) c.Write(dst, a);
+    return;
+  }
   uint64_t m = SizeMask(size), sb = SignBit(size);
   uint64_t r;
   bool cf;
@@ -122,7 +129,9 @@ void ShiftDouble(Cpu& c, const DecodedInsn& d) {
     // extended with dest.
     uint64_t wide = kLeft ? ((a << 32) | (src << 16) | a) : ((a << 32) | (src << 16) | a);
     if (kLeft) {
-      uint64_t v = (a << 32) | (src << 16) | a;
+      // AMD Zen (seed corpus shld-r16-imm-17): dest:src shifted in from
+      // zeros. Intel: dest:src:dest.
+      uint64_t v = c.vendor == Vendor::kAmd ? (a << 32) | (src << 16) : (a << 32) | (src << 16) | a;
       r = (v << count >> 32) & m;
       cf = (v >> (48 - count)) & 1;
     } else {
@@ -142,8 +151,11 @@ void ShiftDouble(Cpu& c, const DecodedInsn& d) {
   c.Write(dst, r);
   uint64_t flags = ZSPFlags(r, size);
   if (cf) flags |= kFlagCF;
-  // OF: sign change of the destination (defined for a count of 1).
-  if (((r ^ a) & sb) != 0) flags |= kFlagOF;
+  // OF (defined for a count of 1): shld as shl (MSB(r) ^ CF), shrd as shr
+  // (the two top bits of the result); silicon applies the same formula to
+  // larger counts (seed corpus shld-*/shrd-*, AMD Zen).
+  bool of = kLeft ? (((r & sb) != 0) != cf) : (((r & sb) != 0) != ((r & (sb >> 1)) != 0));
+  if (of) flags |= kFlagOF;
   if (c.vendor == Vendor::kAmd) flags |= kFlagAF;
   c.SetStatus(flags);
 }
