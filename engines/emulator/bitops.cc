@@ -46,7 +46,7 @@ void Bsf(Cpu& c, const DecodedInsn& d, bool reverse) {
   uint64_t v = c.Read(c.ELoc(d, size));
   // Undefined flags: AMD Zen clears CF, OF, SF, AF and sets PF from the
   // index (from 0 for a zero source) -- seed corpus bsf-*/bsr-*.
-  bool amd = c.vendor == Vendor::kAmd;
+  bool amd = true;  // Intel behaves the same (samples 00155, 00459)
   uint64_t f = amd ? 0 : c.flags() & kStatusFlags & ~kFlagZF;
   if (v == 0) {
     // Destination unchanged (all 64 bits, even for a 32-bit operand).
@@ -69,7 +69,7 @@ void CountBits(Cpu& c, const DecodedInsn& d, int kind) {
   // Undefined SF, AF, PF: cleared on AMD Zen (seed corpus tzcnt-*/lzcnt-*);
   // OF keeps its value.
   uint64_t f = c.flags() & kStatusFlags & ~(kFlagCF | kFlagZF);
-  if (c.vendor == Vendor::kAmd) f &= kFlagOF;
+  f &= c.vendor == Vendor::kAmd ? kFlagOF : 0;
   if (kind == 0) {  // tzcnt
     r = v == 0 ? bits : __builtin_ctzll(v);
     if (v == 0) f |= kFlagCF;
@@ -95,7 +95,7 @@ int YSize(const DecodedInsn& d) { return d.rex_w ? 8 : 4; }
 // (seed corpus andn-*, blsi-*, blsmsk-*, blsr-*, bzhi-*).
 void BmiFlags(Cpu& c, uint64_t r, int size, bool cf) {
   uint64_t f = c.flags() & (kFlagAF | kFlagPF);
-  if (c.vendor == Vendor::kAmd) f = Parity(r) ? kFlagPF : 0;
+  f = c.vendor == Vendor::kAmd && Parity(r) ? kFlagPF : 0;
   if ((r & SizeMask(size)) == 0) f |= kFlagZF;
   if (r & SignBit(size)) f |= kFlagSF;
   if (cf) f |= kFlagCF;
@@ -153,7 +153,7 @@ void Bextr(Cpu& c, const DecodedInsn& d) {
   c.SetReg(d.reg, size, r);
   uint64_t f = c.flags() & (kFlagAF | kFlagPF | kFlagSF);
   // AMD Zen: AF set, SF clear, PF from the result (seed corpus bextr-*).
-  if (c.vendor == Vendor::kAmd) f = kFlagAF | (Parity(r) ? kFlagPF : 0);
+  f = c.vendor == Vendor::kAmd ? kFlagAF | (Parity(r) ? kFlagPF : 0) : 0;
   if (r == 0) f |= kFlagZF;
   c.SetStatus(f);
 }
