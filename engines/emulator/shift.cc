@@ -84,7 +84,9 @@ void Shift(Cpu& c, const DecodedInsn& d) {
       r = count >= 64 ? 0 : (a >> count);
       cf = count <= 64 ? ((a >> (count - 1)) & 1) : 0;
       if (count > static_cast<unsigned>(bits)) cf = 0;
-      of = count == 1 ? (a & sb) != 0 : ((r & sb) != 0) != ((r & (sb >> 1)) != 0);
+      // OF for a count above 1: Intel keeps the count-1 rule, MSB of the
+      // source (sample 00600); AMD Zen: from the result's top two bits.
+      of = count == 1 || !amd ? (a & sb) != 0 : ((r & sb) != 0) != ((r & (sb >> 1)) != 0);
       break;
     }
     case kSar: {
