@@ -36,8 +36,9 @@ void Memory::Reset(const TestCase& tc) {
 
 void Memory::Check(uint64_t addr, size_t size, Access kind, bool stack) {
   (void)stack;
-  uint64_t a = addr, end = addr + size;
-  while (a < end) {
+  // Walk by remaining length, not by end address: the range may wrap.
+  uint64_t a = addr, left = size;
+  while (left != 0) {
     Region* r = Find(a);
     uint64_t code = kPfUser | (kind == Access::kWrite ? kPfWrite : 0) |
                     (kind == Access::kFetch ? kPfFetch : 0);
@@ -46,7 +47,10 @@ void Memory::Check(uint64_t addr, size_t size, Access kind, bool stack) {
               : kind == Access::kFetch ? (r->perm & kPermX) != 0
                                        : (r->perm & kPermR) != 0;
     if (!ok) throw GuestFault{kVecPF, true, code | kPfPresent, true, a};
-    a = std::min(end, r->addr + r->size);
+    uint64_t in_region = r->addr + r->size - a;
+    uint64_t step = std::min(left, in_region);
+    a += step;
+    left -= step;
   }
   // Alignment checking (CR0.AM is set by Linux; RFLAGS.AC enables it at CPL3).
   if (ac_check && kind != Access::kFetch && (size == 2 || size == 4 || size == 8) &&
