@@ -12,6 +12,7 @@ namespace {
 
 // #PF error-code bits.
 constexpr uint64_t kPfPresent = 1, kPfWrite = 2, kPfUser = 4, kPfFetch = 16;
+constexpr uint64_t kLinuxProtectionFaultStart = 0x7ffffffff000ull;
 
 bool Canonical(uint64_t a) { return static_cast<uint64_t>(static_cast<int64_t>(a << 16) >> 16) == a; }
 
@@ -42,6 +43,9 @@ void Memory::Check(uint64_t addr, size_t size, Access kind, bool stack) {
     Region* r = Find(a);
     uint64_t code = kPfUser | (kind == Access::kWrite ? kPfWrite : 0) |
                     (kind == Access::kFetch ? kPfFetch : 0);
+    // Linux reports user faults at or above the top user page as protection
+    // faults (PLATFORM-NOTES.md); that is what a user-mode case observes.
+    if (a >= kLinuxProtectionFaultStart) code |= kPfPresent;
     if (r == nullptr) throw GuestFault{kVecPF, true, code, true, a};
     bool ok = kind == Access::kWrite   ? (r->perm & kPermW) != 0
               : kind == Access::kFetch ? (r->perm & kPermX) != 0
@@ -185,7 +189,8 @@ const DecodedInsn& Cpu::FetchDecode(uint64_t rip) {
     case DecodeStatus::kNeedMore: {
       uint64_t a = rip + n;
       Memory::Region* r = mem.Find(a);
-      throw GuestFault{kVecPF, true, kPfUser | kPfFetch | (r != nullptr ? kPfPresent : 0), true, a};
+      bool p = r != nullptr || a >= kLinuxProtectionFaultStart;
+      throw GuestFault{kVecPF, true, kPfUser | kPfFetch | (p ? kPfPresent : 0), true, a};
     }
     case DecodeStatus::kUnknown: Unsupported("AVX/AVX-512 instructions are not modelled");
   }

@@ -324,7 +324,13 @@ DecodeStatus Decode(const uint8_t* bytes, size_t available, DecodedInsn* out) {
   }
   if (form == nullptr) form = any;
   // F3 90 is pause only for rax: with REX.B it is xchg r8, rax.
-  if (form != nullptr && form->id == InsnId::PAUSE && rex_b) form = any;
+  if (form != nullptr && form->id == InsnId::PAUSE && rex_b) {
+    form = nullptr;
+    for (const IsaForm* f : rows) {
+      if (f->pfx == ANYP && Matches(*f, d, rex_w)) form = f;
+    }
+    if (form == nullptr) return fail(DecodeStatus::kInvalid);
+  }
   if (form == nullptr) return fail(DecodeStatus::kInvalid);
   d.id = form->id;
   if (form->pfx == PF3 && enc == LEG) last_rep = 0;  // mandatory, not a REP
