@@ -164,6 +164,7 @@ const HandlerTable& Handlers() {
     RegisterControl(t);
     RegisterSseInt(t);
     RegisterSseFp(t);
+    RegisterSseExt(t);
     return t;
   }();
   return table;

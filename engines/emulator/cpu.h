@@ -128,6 +128,7 @@ void RegisterStack(HandlerTable& t);
 void RegisterControl(HandlerTable& t);
 void RegisterSseInt(HandlerTable& t);
 void RegisterSseFp(HandlerTable& t);
+void RegisterSseExt(HandlerTable& t);
 const HandlerTable& Handlers();
 
 class Cpu {
