@@ -9,6 +9,22 @@ using namespace isa;
 
 enum ShiftOp { kRol, kRor, kRcl, kRcr, kShl, kShr, kSal, kSar };
 
+// Intel computes OF for every non-zero count as the count-1 rule gives it
+// from the original operands (shared silicon samples: shl/shr/rcr/ror/shld/
+// shrd with counts above 1). AMD Zen applies the count-1 formula to the
+// result instead (seed corpus).
+bool IntelOf(int op, uint64_t a, bool cf_in, int size) {
+  uint64_t sb = SignBit(size);
+  bool msb = (a & sb) != 0, msb1 = (a & (sb >> 1)) != 0;
+  switch (op) {
+    case kRol: case kRcl: case kShl: case kSal: return msb != msb1;
+    case kRor: return msb != ((a & 1) != 0);
+    case kRcr: return msb != cf_in;
+    case kShr: return msb;
+    default: return false;  // sar
+  }
+}
+
 template <int kOp>
 void Shift(Cpu& c, const DecodedInsn& d) {
   const IsaForm& f = d.form();
@@ -42,6 +58,7 @@ void Shift(Cpu& c, const DecodedInsn& d) {
         cf = (r & sb) != 0;
         of = ((r & sb) != 0) != ((r & (sb >> 1)) != 0);
       }
+      if (!amd) of = IntelOf(kOp, a, cf, size);
       c.Write(dst, r);
       c.SetFlag(kFlagCF, cf);
       c.SetFlag(kFlagOF, of);
@@ -69,6 +86,7 @@ void Shift(Cpu& c, const DecodedInsn& d) {
       } else {
         of = ((r & sb) != 0) != ((r & (sb >> 1)) != 0);
       }
+      if (!amd) of = IntelOf(kOp, a, cf, size);
       c.Write(dst, r);
       c.SetFlag(kFlagCF, carry);
       c.SetFlag(kFlagOF, of);
@@ -98,6 +116,7 @@ void Shift(Cpu& c, const DecodedInsn& d) {
       break;
     }
   }
+  if (!amd) of = IntelOf(kOp, a, fl & kFlagCF, size);
   c.Write(dst, r);
   uint64_t flags = ZSPFlags(r, size);
   if (cf) flags |= kFlagCF;
@@ -153,6 +172,9 @@ void ShiftDouble(Cpu& c, const DecodedInsn& d) {
   // (the two top bits of the result); silicon applies the same formula to
   // larger counts (seed corpus shld-*/shrd-*, AMD Zen).
   bool of = kLeft ? (((r & sb) != 0) != cf) : (((r & sb) != 0) != ((r & (sb >> 1)) != 0));
+  if (c.vendor == Vendor::kIntel) {
+    of = kLeft ? ((a & sb) != 0) != ((a & (sb >> 1)) != 0) : ((a & sb) != 0) != ((src & 1) != 0);
+  }
   // AMD Zen, 16-bit shld by more than 16: OF is always clear (native probes).
   if (kLeft && size == 2 && count > 16 && c.vendor == Vendor::kAmd) of = false;
   if (of) flags |= kFlagOF;

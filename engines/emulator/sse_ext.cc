@@ -139,7 +139,11 @@ template <const std::array<ImmOp, 256>& kTable, int kBytes, bool kFp>
 void ImmForm(Cpu& c, const DecodedInsn& d) {
   __m128i b = ReadW(c, d, kBytes);
   __m128i a = GetX(c, d.reg);
-  ImmOp op = kTable[d.imm & 0xff];
+  uint8_t imm = static_cast<uint8_t>(d.imm);
+  // insertps from memory takes the loaded dword as element 0 (count_s is
+  // ignored), which the register form does with count_s = 0.
+  if (d.id == InsnId::INSERTPS && d.mod != 3) imm &= 0x3f;
+  ImmOp op = kTable[imm];
   X128 xa{a}, xb{b};
   if (kFp) {
     UnderMxcsr(c, [&] { op(&xa, &xb); });
