@@ -8,8 +8,8 @@
 
 #include <cstdlib>
 #include <fstream>
-#include <set>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -32,20 +32,52 @@ bool Usable(const IsaForm& f) {
     return false;
   }
   switch (f.isa) {
-    case X87: case MMX: case SYSTEM: case OTHER: case AES: case PCLMUL: case SHA: case SSE4A:
-    case RDRAND: case CLFSH:
+    case X87:
+    case MMX:
+    case SYSTEM:
+    case OTHER:
+    case AES:
+    case PCLMUL:
+    case SHA:
+    case SSE4A:
+    case RDRAND:
+    case CLFSH:
       return false;
-    default: break;
+    default:
+      break;
   }
   if (f.mod == MEM) return false;
   if (f.id == InsnId::XLAT || f.id == InsnId::LEA_GvM) return false;
   for (Opnd o : f.operands) {
     switch (o) {
-      case M: case Mb: case Mw: case Md: case Mq: case Mv: case My: case Mdq: case Mp: case Ob:
-      case Ov: case Xb: case Xv: case Yb: case Yv: case Jb: case Jz: case Zq: case DX: case Sw:
-      case Cq: case Dq: case Pq: case Qq: case Nq:
+      case M:
+      case Mb:
+      case Mw:
+      case Md:
+      case Mq:
+      case Mv:
+      case My:
+      case Mdq:
+      case Mp:
+      case Ob:
+      case Ov:
+      case Xb:
+      case Xv:
+      case Yb:
+      case Yv:
+      case Jb:
+      case Jz:
+      case Zq:
+      case DX:
+      case Sw:
+      case Cq:
+      case Dq:
+      case Pq:
+      case Qq:
+      case Nq:
         return false;
-      default: break;
+      default:
+        break;
     }
   }
   return true;
@@ -86,8 +118,13 @@ void EmitRandomForm(Rng& rng, const std::vector<const IsaForm*>& forms, std::vec
   if (f.has_modrm()) out.push_back(modrm);
   bool opsize16 = !out.empty() && out[0] == 0x66;
   for (Opnd o : f.operands) {
-    int n = o == Ib || o == Ibs ? 1 : o == Iw ? 2 : o == Iz ? (opsize16 && !w ? 2 : 4)
-          : o == Iv ? (w ? 8 : opsize16 ? 2 : 4) : 0;
+    int n = o == Ib || o == Ibs ? 1
+            : o == Iw           ? 2
+            : o == Iz           ? (opsize16 && !w ? 2 : 4)
+            : o == Iv           ? (w          ? 8
+                                   : opsize16 ? 2
+                                              : 4)
+                                : 0;
     for (int i = 0; i < n; ++i) out.push_back(static_cast<uint8_t>(rng.EdgeValue()));
   }
 }
@@ -174,7 +211,11 @@ void RunCampaign(const char* env, size_t default_n, bool forms) {
       if (ms.empty()) continue;
       bool all_known = true;
       for (const Mismatch& mm : ms) {
-        if (!known.count(Signature(mm, "native", "emulator"))) all_known = false;
+        if (!known.count(Signature(mm, "native", "emulator"))) {
+          all_known = false;
+          std::printf("divergence not in the known list: %s\n",
+                      Signature(mm, "native", "emulator").c_str());
+        }
       }
       if (all_known) {
         ++known_count;

@@ -37,8 +37,8 @@ TEST_P(EmulatorFamilies, MatchSilicon) {
   if (!a.available) GTEST_SKIP() << GetParam() << " is not available here: " << a.reason;
   setenv("CPUDIFF_EMULATOR_VENDOR", "amd", 1);
   EngineOptions opts;
-  std::unique_ptr<Engine> engine = GetParam() == "emulator" ? CreateEmulatorEngineInProcess(opts)
-                                                            : d->create(opts);
+  std::unique_ptr<Engine> engine =
+      GetParam() == "emulator" ? CreateEmulatorEngineInProcess(opts) : d->create(opts);
   unsetenv("CPUDIFF_EMULATOR_VENDOR");
   std::vector<TestCase> cases = FamilyCases();
   ASSERT_EQ(cases.size(), 48u);
@@ -78,9 +78,9 @@ TEST(EmulatorVendor, ProfilesDifferOnUndefinedFlags) {
   TestCase tc;
   CorpusError err;
   // mul bl
-  ASSERT_TRUE(ParseCaseLine(
-      R"({"v":1,"code":"f6e3","regs":{"rax":"0x7","rbx":"0x6","rflags":"0xad7"}})", "t", &tc,
-      &err));
+  ASSERT_TRUE(
+      ParseCaseLine(R"({"v":1,"code":"f6e3","regs":{"rax":"0x7","rbx":"0x6","rflags":"0xad7"}})",
+                    "t", &tc, &err));
   uint64_t flags[2];
   const char* vendors[2] = {"amd", "intel"};
   for (int v = 0; v < 2; ++v) {

@@ -14,7 +14,8 @@ uint64_t AluCompute(int op, uint64_t a, uint64_t b, bool cin, int size, uint64_t
   uint64_t m = SizeMask(size), sb = SignBit(size);
   uint64_t r, f = 0;
   switch (op) {
-    case kAdd: case kAdc: {
+    case kAdd:
+    case kAdc: {
       uint64_t c = (op == kAdc && cin) ? 1 : 0;
       r = (a + b + c) & m;
       bool carry = size == 8 ? (r < a || (c && r == a)) : ((a + b + c) >> (size * 8)) != 0;
@@ -23,7 +24,9 @@ uint64_t AluCompute(int op, uint64_t a, uint64_t b, bool cin, int size, uint64_t
       if ((a ^ b ^ r) & 0x10) f |= kFlagAF;
       break;
     }
-    case kSub: case kSbb: case kCmp: {
+    case kSub:
+    case kSbb:
+    case kCmp: {
       uint64_t c = (op == kSbb && cin) ? 1 : 0;
       r = (a - b - c) & m;
       if (a < b || (c && a == b)) f |= kFlagCF;
@@ -31,9 +34,15 @@ uint64_t AluCompute(int op, uint64_t a, uint64_t b, bool cin, int size, uint64_t
       if ((a ^ b ^ r) & 0x10) f |= kFlagAF;
       break;
     }
-    case kOr: r = (a | b) & m; break;
-    case kAnd: r = (a & b) & m; break;
-    default: r = (a ^ b) & m; break;
+    case kOr:
+      r = (a | b) & m;
+      break;
+    case kAnd:
+      r = (a & b) & m;
+      break;
+    default:
+      r = (a ^ b) & m;
+      break;
   }
   *flags = f | ZSPFlags(r, size);
   return r;
@@ -178,8 +187,8 @@ void DivOne(Cpu& c, const DecodedInsn& d, bool is_signed) {
     q = static_cast<uint64_t>(qq) & SizeMask(size);
     r = static_cast<uint64_t>(rr) & SizeMask(size);
   } else {
-    unsigned __int128 n = size == 8 ? ((static_cast<unsigned __int128>(hi) << 64) | lo)
-                                    : ((hi << (size * 8)) | lo);
+    unsigned __int128 n =
+        size == 8 ? ((static_cast<unsigned __int128>(hi) << 64) | lo) : ((hi << (size * 8)) | lo);
     unsigned __int128 qq = n / b;
     if (qq > SizeMask(size)) Fault(kVecDE);
     q = static_cast<uint64_t>(qq);
@@ -296,15 +305,15 @@ void Cwd(Cpu& c, const DecodedInsn& d) {
 }  // namespace
 
 void RegisterArith(HandlerTable& t) {
-#define ALU_FORMS(NAME, OP)                                   \
-  t.Set(InsnId::NAME##_EbGb, Alu<OP>);                        \
-  t.Set(InsnId::NAME##_EvGv, Alu<OP>);                        \
-  t.Set(InsnId::NAME##_GbEb, Alu<OP>);                        \
-  t.Set(InsnId::NAME##_GvEv, Alu<OP>);                        \
-  t.Set(InsnId::NAME##_ALIb, Alu<OP>);                        \
-  t.Set(InsnId::NAME##_RAXIz, Alu<OP>);                       \
-  t.Set(InsnId::NAME##_EbIb, Alu<OP>);                        \
-  t.Set(InsnId::NAME##_EvIz, Alu<OP>);                        \
+#define ALU_FORMS(NAME, OP)             \
+  t.Set(InsnId::NAME##_EbGb, Alu<OP>);  \
+  t.Set(InsnId::NAME##_EvGv, Alu<OP>);  \
+  t.Set(InsnId::NAME##_GbEb, Alu<OP>);  \
+  t.Set(InsnId::NAME##_GvEv, Alu<OP>);  \
+  t.Set(InsnId::NAME##_ALIb, Alu<OP>);  \
+  t.Set(InsnId::NAME##_RAXIz, Alu<OP>); \
+  t.Set(InsnId::NAME##_EbIb, Alu<OP>);  \
+  t.Set(InsnId::NAME##_EvIz, Alu<OP>);  \
   t.Set(InsnId::NAME##_EvIbs, Alu<OP>);
   ALU_FORMS(ADD, kAdd)
   ALU_FORMS(OR, kOr)

@@ -6,7 +6,9 @@ namespace cpudiff::emu {
 
 void Fault(uint8_t vector) { throw GuestFault{vector}; }
 void FaultCode(uint8_t vector, uint64_t code) { throw GuestFault{vector, true, code}; }
-void Unsupported(std::string reason) { throw GuestStop{GuestStop::kUnsupported, std::move(reason)}; }
+void Unsupported(std::string reason) {
+  throw GuestStop{GuestStop::kUnsupported, std::move(reason)};
+}
 
 namespace {
 
@@ -14,25 +16,100 @@ namespace {
 constexpr uint64_t kPfPresent = 1, kPfWrite = 2, kPfUser = 4, kPfFetch = 16;
 constexpr uint64_t kLinuxProtectionFaultStart = 0x7ffffffff000ull;
 
-bool Canonical(uint64_t a) { return static_cast<uint64_t>(static_cast<int64_t>(a << 16) >> 16) == a; }
+bool Canonical(uint64_t a) {
+  return static_cast<uint64_t>(static_cast<int64_t>(a << 16) >> 16) == a;
+}
 
 }  // namespace
 
 // ---- memory -------------------------------------------------------------------
 
+namespace {
+
+// Region i of a case: the code region first, then tc.mem.
+void RegionShape(const TestCase& tc, size_t i, uint64_t* addr, uint64_t* size, uint8_t* perm,
+                 const std::vector<uint8_t>** data, std::vector<uint8_t>* code_buf) {
+  if (i == 0) {
+    *addr = tc.code_addr;
+    *size = PageCeil(tc.code.size() + 1);
+    *perm = kPermR | kPermX;
+    code_buf->assign(tc.code.begin(), tc.code.end());
+    code_buf->push_back(kHltByte);
+    *data = code_buf;
+    return;
+  }
+  const MemRegion& m = tc.mem[i - 1];
+  *addr = m.addr;
+  *size = m.size;
+  *perm = m.perm;
+  *data = &m.data;
+}
+
+}  // namespace
+
 void Memory::Reset(const TestCase& tc) {
-  std::vector<MemRegion> all = tc.AllRegions();
-  regions_.resize(all.size());
-  for (size_t i = 0; i < all.size(); ++i) {
+  size_t n = tc.mem.size() + 1;
+  bool same_layout = regions_.size() == n;
+  std::vector<uint8_t> code_buf;
+  for (size_t i = 0; i < n && same_layout; ++i) {
+    uint64_t addr, size;
+    uint8_t perm;
+    const std::vector<uint8_t>* data;
+    RegionShape(tc, i, &addr, &size, &perm, &data, &code_buf);
+    same_layout = regions_[i].addr == addr && regions_[i].size == size && regions_[i].perm == perm;
+  }
+  if (!same_layout) regions_.assign(n, Region{});
+  for (size_t i = 0; i < n; ++i) {
     Region& r = regions_[i];
-    r.addr = all[i].addr;
-    r.size = all[i].size;
-    r.perm = all[i].perm;
-    r.bytes.assign(r.size, 0);
-    std::copy(all[i].data.begin(), all[i].data.end(), r.bytes.begin());
+    const std::vector<uint8_t>* data;
+    RegionShape(tc, i, &r.addr, &r.size, &r.perm, &data, &code_buf);
+    if (!same_layout) {
+      r.bytes.assign(r.size, 0);
+      r.dirty.assign(r.size / kPageSize, 0);
+    } else {
+      // Clear what the last case wrote or loaded, then load this case's data.
+      size_t pages = r.dirty.size();
+      size_t data_pages = (r.data_len + kPageSize - 1) / kPageSize;
+      for (size_t p = 0; p < pages; ++p) {
+        if (r.dirty[p] || p < data_pages) {
+          std::memset(r.bytes.data() + p * kPageSize, 0, kPageSize);
+          r.dirty[p] = 0;
+        }
+      }
+    }
+    std::copy(data->begin(), data->end(), r.bytes.begin());
+    r.data_len = data->size();
   }
   last_ = nullptr;
   code_written_ = false;
+}
+
+void Memory::ChangedPages(const TestCase& tc, std::vector<PageImage>* pages) const {
+  pages->clear();
+  for (size_t i = 0; i < tc.mem.size(); ++i) {
+    const MemRegion& m = tc.mem[i];
+    const Region& r = regions_[i + 1];
+    if (!(m.perm & kPermW)) continue;
+    for (size_t p = 0; p < r.dirty.size(); ++p) {
+      if (!r.dirty[p]) continue;
+      const uint8_t* now = r.bytes.data() + p * kPageSize;
+      // Compare with the initial contents: the case's data, then zeros.
+      size_t off = p * kPageSize;
+      size_t from_data = off < m.data.size() ? std::min<size_t>(kPageSize, m.data.size() - off) : 0;
+      bool same = from_data == 0 || std::memcmp(now, m.data.data() + off, from_data) == 0;
+      for (size_t k = from_data; k < kPageSize && same; k += 8) {
+        uint64_t w;
+        std::memcpy(&w, now + k, 8);
+        same = w == 0;
+      }
+      if (same) continue;
+      PageImage& img = pages->emplace_back();
+      img.addr = m.addr + p * kPageSize;
+      std::memcpy(img.bytes.data(), now, kPageSize);
+    }
+  }
+  std::sort(pages->begin(), pages->end(),
+            [](const PageImage& a, const PageImage& b) { return a.addr < b.addr; });
 }
 
 void Memory::Check(uint64_t addr, size_t size, Access kind, bool stack) {
@@ -41,8 +118,8 @@ void Memory::Check(uint64_t addr, size_t size, Access kind, bool stack) {
   uint64_t a = addr, left = size;
   while (left != 0) {
     Region* r = Find(a);
-    uint64_t code = kPfUser | (kind == Access::kWrite ? kPfWrite : 0) |
-                    (kind == Access::kFetch ? kPfFetch : 0);
+    uint64_t code =
+        kPfUser | (kind == Access::kWrite ? kPfWrite : 0) | (kind == Access::kFetch ? kPfFetch : 0);
     // Linux reports user faults at or above the top user page as protection
     // faults (PLATFORM-NOTES.md); that is what a user-mode case observes.
     if (a >= kLinuxProtectionFaultStart) code |= kPfPresent;
@@ -78,6 +155,7 @@ void Memory::Write(uint64_t addr, const void* in, size_t size, bool stack) {
   Region* r = Find(addr);
   if (r != nullptr && addr - r->addr + size <= r->size && (r->perm & kPermW) && !ac_check) {
     std::memcpy(r->bytes.data() + (addr - r->addr), in, size);
+    MarkDirty(r, addr, size);
     if (r->perm & kPermX) code_written_ = true;
     return;
   }
@@ -85,7 +163,9 @@ void Memory::Write(uint64_t addr, const void* in, size_t size, bool stack) {
   auto* p = static_cast<const uint8_t*>(in);
   for (size_t i = 0; i < size; ++i) {
     *Ptr(addr + i) = p[i];
-    if (Find(addr + i)->perm & kPermX) code_written_ = true;
+    Region* ri = Find(addr + i);
+    MarkDirty(ri, addr + i, 1);
+    if (ri->perm & kPermX) code_written_ = true;
   }
 }
 
@@ -105,8 +185,8 @@ uint64_t Cpu::EffAddr(const DecodedInsn& d, bool* stack) {
   }
   if (d.index >= 0) a += s.gpr[d.index] * d.scale;
   if (d.addrsize == 4) a &= 0xffffffffull;
-  bool ss = d.seg == SegPrefix::kSs ||
-            (d.seg == SegPrefix::kNone && (d.base == kRsp || d.base == kRbp));
+  bool ss =
+      d.seg == SegPrefix::kSs || (d.seg == SegPrefix::kNone && (d.base == kRsp || d.base == kRbp));
   if (d.seg == SegPrefix::kFs) a += s.fs_base;
   if (d.seg == SegPrefix::kGs) a += s.gs_base;
   if (stack != nullptr) *stack = ss;
@@ -137,14 +217,30 @@ uint64_t Cpu::PeekStack(int size, uint64_t offset) {
 bool Cpu::Cond(int cc) const {
   bool r;
   switch (cc >> 1) {
-    case 0: r = Flag(kFlagOF); break;
-    case 1: r = Flag(kFlagCF); break;
-    case 2: r = Flag(kFlagZF); break;
-    case 3: r = Flag(kFlagCF) || Flag(kFlagZF); break;
-    case 4: r = Flag(kFlagSF); break;
-    case 5: r = Flag(kFlagPF); break;
-    case 6: r = Flag(kFlagSF) != Flag(kFlagOF); break;
-    default: r = Flag(kFlagZF) || (Flag(kFlagSF) != Flag(kFlagOF)); break;
+    case 0:
+      r = Flag(kFlagOF);
+      break;
+    case 1:
+      r = Flag(kFlagCF);
+      break;
+    case 2:
+      r = Flag(kFlagZF);
+      break;
+    case 3:
+      r = Flag(kFlagCF) || Flag(kFlagZF);
+      break;
+    case 4:
+      r = Flag(kFlagSF);
+      break;
+    case 5:
+      r = Flag(kFlagPF);
+      break;
+    case 6:
+      r = Flag(kFlagSF) != Flag(kFlagOF);
+      break;
+    default:
+      r = Flag(kFlagZF) || (Flag(kFlagSF) != Flag(kFlagOF));
+      break;
   }
   return (cc & 1) ? !r : r;
 }
@@ -184,16 +280,20 @@ const DecodedInsn& Cpu::FetchDecode(uint64_t rip) {
   }
   DecodedInsn d;
   switch (Decode(buf, n, &d)) {
-    case DecodeStatus::kOk: break;
-    case DecodeStatus::kInvalid: Fault(kVecUD);
-    case DecodeStatus::kTooLong: FaultCode(kVecGP, 0);
+    case DecodeStatus::kOk:
+      break;
+    case DecodeStatus::kInvalid:
+      Fault(kVecUD);
+    case DecodeStatus::kTooLong:
+      FaultCode(kVecGP, 0);
     case DecodeStatus::kNeedMore: {
       uint64_t a = rip + n;
       Memory::Region* r = mem.Find(a);
       bool p = r != nullptr || a >= kLinuxProtectionFaultStart;
       throw GuestFault{kVecPF, true, kPfUser | kPfFetch | (p ? kPfPresent : 0), true, a};
     }
-    case DecodeStatus::kUnknown: Unsupported("AVX/AVX-512 instructions are not modelled");
+    case DecodeStatus::kUnknown:
+      Unsupported("AVX/AVX-512 instructions are not modelled");
   }
   return cache_.emplace(rip, d).first->second;
 }
@@ -230,9 +330,12 @@ Outcome Cpu::Run(uint64_t budget) {
       return o;
     } catch (const GuestStop& st) {
       switch (st.kind) {
-        case GuestStop::kHalt: return Outcome::Halt();
-        case GuestStop::kSyscall: return Outcome::Syscall();
-        case GuestStop::kUnsupported: return Outcome::Unsupported(st.reason);
+        case GuestStop::kHalt:
+          return Outcome::Halt();
+        case GuestStop::kSyscall:
+          return Outcome::Syscall();
+        case GuestStop::kUnsupported:
+          return Outcome::Unsupported(st.reason);
       }
     }
   }

@@ -52,8 +52,15 @@ class Memory {
     uint64_t size = 0;
     uint8_t perm = 0;
     std::vector<uint8_t> bytes;
+    std::vector<uint8_t> dirty;  // per page: written since the last reset
+    size_t data_len = 0;         // initial bytes copied in at the last reset
   };
+  // Loads a case's regions. When the layout is the one of the previous case
+  // only the pages that were written or hold initial data are rewritten.
   void Reset(const TestCase& tc);
+  // The pages of writable data regions (tc.mem) whose contents differ from
+  // their initial contents, sorted by address.
+  void ChangedPages(const TestCase& tc, std::vector<PageImage>* pages) const;
   std::vector<Region>& regions() { return regions_; }
 
   // Host pointer to [addr, addr+size) for `kind`, or throws #PF. `size`
@@ -83,6 +90,10 @@ class Memory {
   uint8_t* Ptr(uint64_t addr) {
     Region* r = Find(addr);
     return r->bytes.data() + (addr - r->addr);
+  }
+  static void MarkDirty(Region* r, uint64_t addr, size_t size) {
+    uint64_t first = (addr - r->addr) / kPageSize, last = (addr - r->addr + size - 1) / kPageSize;
+    for (uint64_t p = first; p <= last && p < r->dirty.size(); ++p) r->dirty[p] = 1;
   }
   std::vector<Region> regions_;
   Region* last_ = nullptr;
@@ -217,8 +228,8 @@ class Cpu {
   }
 
   // ---- stack ----
-  void Push(uint64_t v, int size);   // checks, writes, then moves rsp
-  uint64_t Pop(int size);            // reads, then moves rsp
+  void Push(uint64_t v, int size);                    // checks, writes, then moves rsp
+  uint64_t Pop(int size);                             // reads, then moves rsp
   uint64_t PeekStack(int size, uint64_t offset = 0);  // no rsp change
 
   // ---- control ----

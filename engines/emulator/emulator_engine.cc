@@ -59,11 +59,7 @@ class EmulatorEngine : public Engine {
     cpu_.mem.Reset(tc);
     r->outcome = cpu_.Run(budget_);
     r->state = cpu_.s;
-    std::vector<const uint8_t*> finals;
-    for (size_t i = 0; i < tc.mem.size(); ++i) {
-      finals.push_back(cpu_.mem.regions()[i + 1].bytes.data());
-    }
-    CollectChangedPages(tc, finals, &r->pages);
+    cpu_.mem.ChangedPages(tc, &r->pages);
   }
 
   uint64_t budget_;

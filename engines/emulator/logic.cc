@@ -22,9 +22,9 @@ void Not(Cpu& c, const DecodedInsn& d) {
 }  // namespace
 
 void RegisterLogic(HandlerTable& t) {
-  for (InsnId id : {InsnId::TEST_EbGb, InsnId::TEST_EvGv, InsnId::TEST_ALIb, InsnId::TEST_RAXIz,
-                    InsnId::TEST_EbIb, InsnId::TEST_EbIb_1, InsnId::TEST_EvIz,
-                    InsnId::TEST_EvIz_1}) {
+  for (InsnId id :
+       {InsnId::TEST_EbGb, InsnId::TEST_EvGv, InsnId::TEST_ALIb, InsnId::TEST_RAXIz,
+        InsnId::TEST_EbIb, InsnId::TEST_EbIb_1, InsnId::TEST_EvIz, InsnId::TEST_EvIz_1}) {
     t.Set(id, Test);
   }
   t.Set(InsnId::NOT_Eb, Not);

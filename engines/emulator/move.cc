@@ -84,9 +84,7 @@ void Xlat(Cpu& c, const DecodedInsn& d) {
   c.SetReg(kRax, 1, v);
 }
 
-void Lahf(Cpu& c, const DecodedInsn&) {
-  c.SetReg(kRax, 1, (c.flags() & 0xd5) | 2, true);
-}
+void Lahf(Cpu& c, const DecodedInsn&) { c.SetReg(kRax, 1, (c.flags() & 0xd5) | 2, true); }
 void Sahf(Cpu& c, const DecodedInsn&) {
   uint64_t ah = c.GetReg(kRax, 1, true);
   c.flags() = (c.flags() & ~0xd5ull) | (ah & 0xd5);
@@ -144,9 +142,8 @@ void RegisterMove(HandlerTable& t) {
   t.Set(InsnId::STD, Std);
   for (InsnId id : {InsnId::PAUSE, InsnId::NOP_Ev, InsnId::NOP_18, InsnId::NOP_19, InsnId::NOP_1A,
                     InsnId::NOP_1B, InsnId::NOP_1C, InsnId::NOP_1D, InsnId::NOP_1E,
-                    InsnId::PREFETCHNTA, InsnId::PREFETCHT0, InsnId::PREFETCHT1,
-                    InsnId::PREFETCHT2, InsnId::PREFETCH_0D, InsnId::LFENCE, InsnId::MFENCE,
-                    InsnId::SFENCE}) {
+                    InsnId::PREFETCHNTA, InsnId::PREFETCHT0, InsnId::PREFETCHT1, InsnId::PREFETCHT2,
+                    InsnId::PREFETCH_0D, InsnId::LFENCE, InsnId::MFENCE, InsnId::SFENCE}) {
     t.Set(id, Nop);
   }
   t.Set(InsnId::CLFLUSH, Clflush);

@@ -9,13 +9,42 @@ namespace cpudiff::emu {
 inline int OpSize(isa::Opnd o, const DecodedInsn& d) {
   using namespace isa;
   switch (o) {
-    case Eb: case Gb: case Ib: case AL: case Zb: case Ob: case Xb: case Yb: case Mb: case CL:
+    case Eb:
+    case Gb:
+    case Ib:
+    case AL:
+    case Zb:
+    case Ob:
+    case Xb:
+    case Yb:
+    case Mb:
+    case CL:
       return 1;
-    case Ew: case Gw: case Iw: case Mw: case DX: case Sw: return 2;
-    case Ed: case Gd: case Md: return 4;
-    case Eq: case Gq: case Mq: case Rq: case Zq: return d.opsize == 2 ? 2 : 8;
-    case Ey: case Gy: case Ry: case My: case By: return d.rex_w ? 8 : 4;
-    default: return d.opsize;  // v, z, s forms, rAX
+    case Ew:
+    case Gw:
+    case Iw:
+    case Mw:
+    case DX:
+    case Sw:
+      return 2;
+    case Ed:
+    case Gd:
+    case Md:
+      return 4;
+    case Eq:
+    case Gq:
+    case Mq:
+    case Rq:
+    case Zq:
+      return d.opsize == 2 ? 2 : 8;
+    case Ey:
+    case Gy:
+    case Ry:
+    case My:
+    case By:
+      return d.rex_w ? 8 : 4;
+    default:
+      return d.opsize;  // v, z, s forms, rAX
   }
 }
 
@@ -29,23 +58,53 @@ inline Loc OpLoc(Cpu& c, const DecodedInsn& d, isa::Opnd o) {
   using namespace isa;
   int size = OpSize(o, d);
   switch (o) {
-    case Eb: case Ew: case Ed: case Eq: case Ev: case Ey: case M: case Mb: case Mw: case Md:
-    case Mq: case Mv: case My: case Rv: case Ry: case Rq:
+    case Eb:
+    case Ew:
+    case Ed:
+    case Eq:
+    case Ev:
+    case Ey:
+    case M:
+    case Mb:
+    case Mw:
+    case Md:
+    case Mq:
+    case Mv:
+    case My:
+    case Rv:
+    case Ry:
+    case Rq:
       return c.ELoc(d, size);
-    case Gb: case Gw: case Gd: case Gq: case Gv: case Gy: return c.GLoc(d, size);
-    case AL: case RAX: return c.RegLoc(kRax, size, d);
-    case CL: return c.RegLoc(kRcx, 1, d);
-    case DX: return c.RegLoc(kRdx, 2, d);
-    case Zb: case Zv: case Zq: return c.RegLoc(d.opreg, size, d);
-    case By: return c.RegLoc(d.vvvv, size, d);
-    case Ob: case Ov: {
+    case Gb:
+    case Gw:
+    case Gd:
+    case Gq:
+    case Gv:
+    case Gy:
+      return c.GLoc(d, size);
+    case AL:
+    case RAX:
+      return c.RegLoc(kRax, size, d);
+    case CL:
+      return c.RegLoc(kRcx, 1, d);
+    case DX:
+      return c.RegLoc(kRdx, 2, d);
+    case Zb:
+    case Zv:
+    case Zq:
+      return c.RegLoc(d.opreg, size, d);
+    case By:
+      return c.RegLoc(d.vvvv, size, d);
+    case Ob:
+    case Ov: {
       Loc l;
       l.mem = true;
       l.size = size;
       l.addr = c.EffAddr(d, &l.stack);
       return l;
     }
-    default: Unsupported("operand form " + std::string(OperandName(o)));
+    default:
+      Unsupported("operand form " + std::string(OperandName(o)));
   }
 }
 

@@ -17,11 +17,19 @@ bool IntelOf(int op, uint64_t a, bool cf_in, int size) {
   uint64_t sb = SignBit(size);
   bool msb = (a & sb) != 0, msb1 = (a & (sb >> 1)) != 0;
   switch (op) {
-    case kRol: case kRcl: case kShl: case kSal: return msb != msb1;
-    case kRor: return msb != ((a & 1) != 0);
-    case kRcr: return msb != cf_in;
-    case kShr: return msb;
-    default: return false;  // sar
+    case kRol:
+    case kRcl:
+    case kShl:
+    case kSal:
+      return msb != msb1;
+    case kRor:
+      return msb != ((a & 1) != 0);
+    case kRcr:
+      return msb != cf_in;
+    case kShr:
+      return msb;
+    default:
+      return false;  // sar
   }
 }
 
@@ -47,7 +55,8 @@ void Shift(Cpu& c, const DecodedInsn& d) {
   bool of = fl & kFlagOF;
   bool amd = c.vendor == Vendor::kAmd;
   switch (kOp) {
-    case kRol: case kRor: {
+    case kRol:
+    case kRor: {
       unsigned n = count % bits;
       if (kOp == kRol) {
         r = n == 0 ? a : ((a << n) | (a >> (bits - n))) & m;
@@ -64,7 +73,8 @@ void Shift(Cpu& c, const DecodedInsn& d) {
       c.SetFlag(kFlagOF, of);
       return;
     }
-    case kRcl: case kRcr: {
+    case kRcl:
+    case kRcr: {
       unsigned n = size < 4 ? count % (bits + 1) : count;
       // Rotate the (bits+1)-bit value CF:a one step at a time; n <= 63.
       uint64_t v = a;
@@ -92,7 +102,8 @@ void Shift(Cpu& c, const DecodedInsn& d) {
       c.SetFlag(kFlagOF, of);
       return;
     }
-    case kShl: case kSal: {
+    case kShl:
+    case kSal: {
       r = count >= 64 ? 0 : (a << count) & m;
       cf = count <= static_cast<unsigned>(bits) ? ((a >> (bits - count)) & 1) : 0;
       of = ((r & sb) != 0) != cf;
@@ -210,12 +221,12 @@ void Rorx(Cpu& c, const DecodedInsn& d) {
 }  // namespace
 
 void RegisterShift(HandlerTable& t) {
-#define SHIFT_FORMS(NAME, OP)                  \
-  t.Set(InsnId::NAME##_EbIb, Shift<OP>);       \
-  t.Set(InsnId::NAME##_EvIb, Shift<OP>);       \
-  t.Set(InsnId::NAME##_Eb1, Shift<OP>);        \
-  t.Set(InsnId::NAME##_Ev1, Shift<OP>);        \
-  t.Set(InsnId::NAME##_EbCL, Shift<OP>);       \
+#define SHIFT_FORMS(NAME, OP)            \
+  t.Set(InsnId::NAME##_EbIb, Shift<OP>); \
+  t.Set(InsnId::NAME##_EvIb, Shift<OP>); \
+  t.Set(InsnId::NAME##_Eb1, Shift<OP>);  \
+  t.Set(InsnId::NAME##_Ev1, Shift<OP>);  \
+  t.Set(InsnId::NAME##_EbCL, Shift<OP>); \
   t.Set(InsnId::NAME##_EvCL, Shift<OP>);
   SHIFT_FORMS(ROL, kRol)
   SHIFT_FORMS(ROR, kRor)

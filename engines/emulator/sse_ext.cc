@@ -55,62 +55,90 @@ void UnderMxcsr(Cpu& c, F f) {
 
 // ---- two-operand forms without an immediate -------------------------------------
 
-#define BIN(NAME, INSN)                                                  \
-  void NAME(Cpu& c, const DecodedInsn& d) {                              \
-    __m128i b = ReadW(c, d, 16);                                          \
-    __m128i a = GetX(c, d.reg);                                           \
-    asm(INSN " %1, %0" : "+x"(a) : "x"(b));                               \
-    SetX(c, d.reg, a);                                                    \
+#define BIN(NAME, INSN)                     \
+  void NAME(Cpu& c, const DecodedInsn& d) { \
+    __m128i b = ReadW(c, d, 16);            \
+    __m128i a = GetX(c, d.reg);             \
+    asm(INSN " %1, %0" : "+x"(a) : "x"(b)); \
+    SetX(c, d.reg, a);                      \
   }
-BIN(Packsswb, "packsswb") BIN(Packuswb, "packuswb") BIN(Packssdw, "packssdw")
-BIN(Packusdw, "packusdw") BIN(Paddsb, "paddsb") BIN(Paddsw, "paddsw") BIN(Paddusb, "paddusb")
-BIN(Paddusw, "paddusw") BIN(Psubsb, "psubsb") BIN(Psubsw, "psubsw") BIN(Psubusb, "psubusb")
-BIN(Psubusw, "psubusw") BIN(Pmaxsw, "pmaxsw") BIN(Pminsw, "pminsw") BIN(Pavgb, "pavgb")
-BIN(Pavgw, "pavgw") BIN(Pmulhw, "pmulhw") BIN(Pmulhuw, "pmulhuw") BIN(Pmaddwd, "pmaddwd")
-BIN(Psadbw, "psadbw") BIN(Psllw, "psllw") BIN(Pslld, "pslld") BIN(Psllq, "psllq")
-BIN(Psrlw, "psrlw") BIN(Psrld, "psrld") BIN(Psrlq, "psrlq") BIN(Psraw, "psraw")
-BIN(Psrad, "psrad") BIN(Phaddw, "phaddw") BIN(Phaddd, "phaddd") BIN(Phaddsw, "phaddsw")
-BIN(Phsubw, "phsubw") BIN(Phsubd, "phsubd") BIN(Phsubsw, "phsubsw")
-BIN(Pmaddubsw, "pmaddubsw") BIN(Psignb, "psignb") BIN(Psignw, "psignw") BIN(Psignd, "psignd")
-BIN(Pmulhrsw, "pmulhrsw") BIN(Pabsb, "pabsb") BIN(Pabsw, "pabsw") BIN(Pabsd, "pabsd")
-BIN(Pminsb, "pminsb") BIN(Pminsd, "pminsd") BIN(Pminuw, "pminuw") BIN(Pminud, "pminud")
-BIN(Pmaxsb, "pmaxsb") BIN(Pmaxsd, "pmaxsd") BIN(Pmaxuw, "pmaxuw") BIN(Pmaxud, "pmaxud")
-BIN(Pmulld, "pmulld") BIN(Pmuldq, "pmuldq") BIN(Phminposuw, "phminposuw")
-BIN(Unpcklps, "unpcklps") BIN(Unpcklpd, "unpcklpd") BIN(Unpckhps, "unpckhps")
-BIN(Unpckhpd, "unpckhpd") BIN(Movsldup, "movsldup") BIN(Movshdup, "movshdup")
+BIN(Packsswb, "packsswb")
+BIN(Packuswb, "packuswb") BIN(Packssdw, "packssdw") BIN(Packusdw, "packusdw") BIN(Paddsb, "paddsb")
+    BIN(Paddsw, "paddsw") BIN(Paddusb, "paddusb") BIN(Paddusw, "paddusw") BIN(Psubsb, "psubsb") BIN(
+        Psubsw, "psubsw") BIN(Psubusb, "psubusb") BIN(Psubusw, "psubusw") BIN(Pmaxsw, "pmaxsw")
+        BIN(Pminsw, "pminsw") BIN(Pavgb, "pavgb") BIN(Pavgw, "pavgw") BIN(Pmulhw, "pmulhw") BIN(
+            Pmulhuw, "pmulhuw") BIN(Pmaddwd, "pmaddwd") BIN(Psadbw, "psadbw") BIN(Psllw, "psllw")
+            BIN(Pslld, "pslld") BIN(Psllq, "psllq") BIN(Psrlw, "psrlw") BIN(Psrld, "psrld")
+                BIN(Psrlq, "psrlq") BIN(Psraw, "psraw") BIN(Psrad, "psrad") BIN(Phaddw, "phaddw")
+                    BIN(Phaddd, "phaddd") BIN(Phaddsw, "phaddsw") BIN(Phsubw, "phsubw")
+                        BIN(Phsubd, "phsubd") BIN(Phsubsw, "phsubsw") BIN(Pmaddubsw, "pmaddubsw")
+                            BIN(Psignb, "psignb") BIN(Psignw, "psignw") BIN(Psignd, "psignd") BIN(
+                                Pmulhrsw, "pmulhrsw") BIN(Pabsb, "pabsb") BIN(Pabsw, "pabsw")
+                                BIN(Pabsd,
+                                    "pabsd") BIN(Pminsb,
+                                                 "pminsb") BIN(Pminsd,
+                                                               "pminsd") BIN(Pminuw,
+                                                                             "pminuw") BIN(Pminud,
+                                                                                           "pminud")
+                                    BIN(Pmaxsb,
+                                        "pmaxsb") BIN(Pmaxsd,
+                                                      "pmaxsd") BIN(Pmaxuw, "pmaxuw")
+                                        BIN(Pmaxud, "pmaxud") BIN(
+                                            Pmulld,
+                                            "pmulld") BIN(Pmuldq,
+                                                          "pmuldq") BIN(Phminposuw, "phminposuw")
+                                            BIN(Unpcklps, "unpcklps") BIN(Unpcklpd, "unpcklpd") BIN(
+                                                Unpckhps, "unpckhps") BIN(Unpckhpd, "unpckhpd")
+                                                BIN(Movsldup, "movsldup") BIN(Movshdup, "movshdup")
 #undef BIN
 
 // Variable blends take the mask from xmm0.
-#define BLENDV(NAME, INSN)                                                        \
-  void NAME(Cpu& c, const DecodedInsn& d) {                                       \
-    __m128i b = ReadW(c, d, 16);                                                   \
-    __m128i a = GetX(c, d.reg);                                                    \
-    register __m128i mask asm("xmm0") = GetX(c, 0);                                \
-    asm(INSN " %%xmm0, %1, %0" : "+x"(a) : "x"(b), "x"(mask));                     \
-    SetX(c, d.reg, a);                                                             \
+#define BLENDV(NAME, INSN)                                     \
+  void NAME(Cpu& c, const DecodedInsn& d) {                    \
+    __m128i b = ReadW(c, d, 16);                               \
+    __m128i a = GetX(c, d.reg);                                \
+    register __m128i mask asm("xmm0") = GetX(c, 0);            \
+    asm(INSN " %%xmm0, %1, %0" : "+x"(a) : "x"(b), "x"(mask)); \
+    SetX(c, d.reg, a);                                         \
   }
-BLENDV(Pblendvb, "pblendvb") BLENDV(Blendvps, "blendvps") BLENDV(Blendvpd, "blendvpd")
+                                                    BLENDV(Pblendvb, "pblendvb") BLENDV(
+                                                        Blendvps, "blendvps") BLENDV(Blendvpd,
+                                                                                     "blendvpd")
 #undef BLENDV
 
 // Loads of fewer than 16 bytes (pmovsx/zx, movddup).
-#define NARROW(NAME, INSN, BYTES)                                        \
-  void NAME(Cpu& c, const DecodedInsn& d) {                              \
-    __m128i b = ReadW(c, d, BYTES);                                       \
-    __m128i a;                                                            \
-    asm(INSN " %1, %0" : "=x"(a) : "x"(b));                               \
-    SetX(c, d.reg, a);                                                    \
+#define NARROW(NAME, INSN, BYTES)           \
+  void NAME(Cpu& c, const DecodedInsn& d) { \
+    __m128i b = ReadW(c, d, BYTES);         \
+    __m128i a;                              \
+    asm(INSN " %1, %0" : "=x"(a) : "x"(b)); \
+    SetX(c, d.reg, a);                      \
   }
-NARROW(Pmovsxbw, "pmovsxbw", 8) NARROW(Pmovsxbd, "pmovsxbd", 4) NARROW(Pmovsxbq, "pmovsxbq", 2)
-NARROW(Pmovsxwd, "pmovsxwd", 8) NARROW(Pmovsxwq, "pmovsxwq", 4) NARROW(Pmovsxdq, "pmovsxdq", 8)
-NARROW(Pmovzxbw, "pmovzxbw", 8) NARROW(Pmovzxbd, "pmovzxbd", 4) NARROW(Pmovzxbq, "pmovzxbq", 2)
-NARROW(Pmovzxwd, "pmovzxwd", 8) NARROW(Pmovzxwq, "pmovzxwq", 4) NARROW(Pmovzxdq, "pmovzxdq", 8)
-NARROW(Movddup, "movddup", 8)
+                                                        NARROW(Pmovsxbw, "pmovsxbw",
+                                                               8) NARROW(Pmovsxbd, "pmovsxbd", 4)
+                                                            NARROW(Pmovsxbq, "pmovsxbq", 2) NARROW(
+                                                                Pmovsxwd, "pmovsxwd",
+                                                                8) NARROW(Pmovsxwq, "pmovsxwq", 4)
+                                                                NARROW(Pmovsxdq, "pmovsxdq",
+                                                                       8) NARROW(Pmovzxbw,
+                                                                                 "pmovzxbw", 8)
+                                                                    NARROW(Pmovzxbd, "pmovzxbd",
+                                                                           4) NARROW(Pmovzxbq,
+                                                                                     "pmovzxbq", 2)
+                                                                        NARROW(Pmovzxwd, "pmovzxwd",
+                                                                               8) NARROW(Pmovzxwq,
+                                                                                         "pmovzxwq",
+                                                                                         4)
+                                                                            NARROW(Pmovzxdq,
+                                                                                   "pmovzxdq", 8)
+                                                                                NARROW(Movddup,
+                                                                                       "movddup", 8)
 #undef NARROW
 
-// ---- forms with an immediate: one instantiation per value -----------------------
+    // ---- forms with an immediate: one instantiation per value -----------------------
 
-// Wrapped so that function-pointer types carry no vector attributes.
-struct X128 {
+    // Wrapped so that function-pointer types carry no vector attributes.
+    struct X128 {
   __m128i v;
 };
 using ImmOp = void (*)(X128*, const X128*);
@@ -119,24 +147,25 @@ constexpr std::array<ImmOp, 256> MakeImmTable(std::index_sequence<I...>) {
   return {&Op<static_cast<int>(I)>::Run...};
 }
 
-#define IMM_OP(NAME, INSN)                                                   \
-  template <int kImm>                                                        \
-  struct NAME##Op {                                                          \
-    static void Run(X128* a, const X128* b) {                                \
-      asm(INSN " %2, %1, %0" : "+x"(a->v) : "x"(b->v), "i"(kImm));           \
-    }                                                                        \
-  };                                                                         \
+#define IMM_OP(NAME, INSN)                                         \
+  template <int kImm>                                              \
+  struct NAME##Op {                                                \
+    static void Run(X128* a, const X128* b) {                      \
+      asm(INSN " %2, %1, %0" : "+x"(a->v) : "x"(b->v), "i"(kImm)); \
+    }                                                              \
+  };                                                               \
   const std::array<ImmOp, 256> k##NAME = MakeImmTable<NAME##Op>(std::make_index_sequence<256>());
-IMM_OP(Shufps, "shufps") IMM_OP(Shufpd, "shufpd") IMM_OP(Pblendw, "pblendw")
-IMM_OP(Blendps, "blendps") IMM_OP(Blendpd, "blendpd") IMM_OP(Palignr, "palignr")
-IMM_OP(Mpsadbw, "mpsadbw") IMM_OP(Dpps, "dpps") IMM_OP(Dppd, "dppd") IMM_OP(Insertps, "insertps")
-IMM_OP(Roundps, "roundps") IMM_OP(Roundpd, "roundpd") IMM_OP(Roundss, "roundss")
-IMM_OP(Roundsd, "roundsd") IMM_OP(Cmpps, "cmpps") IMM_OP(Cmppd, "cmppd") IMM_OP(Cmpss, "cmpss")
-IMM_OP(Cmpsd, "cmpsd")
+IMM_OP(Shufps, "shufps")
+IMM_OP(Shufpd, "shufpd") IMM_OP(Pblendw, "pblendw") IMM_OP(Blendps, "blendps")
+    IMM_OP(Blendpd, "blendpd") IMM_OP(Palignr, "palignr") IMM_OP(Mpsadbw, "mpsadbw")
+        IMM_OP(Dpps, "dpps") IMM_OP(Dppd, "dppd") IMM_OP(Insertps, "insertps")
+            IMM_OP(Roundps, "roundps") IMM_OP(Roundpd, "roundpd") IMM_OP(Roundss, "roundss")
+                IMM_OP(Roundsd, "roundsd") IMM_OP(Cmpps, "cmpps") IMM_OP(Cmppd, "cmppd")
+                    IMM_OP(Cmpss, "cmpss") IMM_OP(Cmpsd, "cmpsd")
 #undef IMM_OP
 
-template <const std::array<ImmOp, 256>& kTable, int kBytes, bool kFp>
-void ImmForm(Cpu& c, const DecodedInsn& d) {
+                        template <const std::array<ImmOp, 256>& kTable, int kBytes, bool kFp>
+                        void ImmForm(Cpu& c, const DecodedInsn& d) {
   __m128i b = ReadW(c, d, kBytes);
   __m128i a = GetX(c, d.reg);
   uint8_t imm = static_cast<uint8_t>(d.imm);
@@ -156,33 +185,34 @@ void ImmForm(Cpu& c, const DecodedInsn& d) {
 // pcmpXstrX: explicit lengths in rax/rdx (64-bit with REX.W, saturating at
 // 16 either way, so they are clamped before reaching the 32-bit host form),
 // index in ecx or mask in xmm0, and the flags.
-using StrOp = void (*)(const X128* a, const X128* b, int32_t ax, int32_t dx, uint32_t* cx,
-                       X128* m, uint64_t* fl);
-#define STR_OP(NAME, INSN, OUT)                                                              \
-  template <int kImm>                                                                        \
-  struct NAME##Op {                                                                          \
-    static void Run(const X128* a, const X128* b, int32_t ax, int32_t dx, uint32_t* cx,      \
-                    X128* m, uint64_t* fl) {                                                 \
-      register __m128i xmm0 asm("xmm0") = m->v;                                              \
-      uint32_t ecx = *cx;                                                                    \
-      asm(INSN " %[i], %[b], %[a]\n\tpushfq\n\tpopq %[f]"                                    \
-          : [f] "=r"(*fl), "+c"(ecx), "+x"(xmm0)                                            \
-          : [a] "x"(a->v), [b] "x"(b->v), "a"(ax), "d"(dx), [i] "i"(kImm)                    \
-          : "cc");                                                                           \
-      *cx = ecx;                                                                             \
-      m->v = xmm0;                                                                           \
-    }                                                                                        \
-  };                                                                                         \
-  template <size_t... I>                                                                     \
-  constexpr std::array<StrOp, 256> Make##NAME(std::index_sequence<I...>) {                  \
-    return {&NAME##Op<static_cast<int>(I)>::Run...};                                         \
-  }                                                                                          \
+using StrOp = void (*)(const X128* a, const X128* b, int32_t ax, int32_t dx, uint32_t* cx, X128* m,
+                       uint64_t* fl);
+#define STR_OP(NAME, INSN, OUT)                                                                  \
+  template <int kImm>                                                                            \
+  struct NAME##Op {                                                                              \
+    static void Run(const X128* a, const X128* b, int32_t ax, int32_t dx, uint32_t* cx, X128* m, \
+                    uint64_t* fl) {                                                              \
+      register __m128i xmm0 asm("xmm0") = m->v;                                                  \
+      uint32_t ecx = *cx;                                                                        \
+      asm(INSN " %[i], %[b], %[a]\n\tpushfq\n\tpopq %[f]"                                        \
+          : [f] "=r"(*fl), "+c"(ecx), "+x"(xmm0)                                                 \
+          : [a] "x"(a->v), [b] "x"(b->v), "a"(ax), "d"(dx), [i] "i"(kImm)                        \
+          : "cc");                                                                               \
+      *cx = ecx;                                                                                 \
+      m->v = xmm0;                                                                               \
+    }                                                                                            \
+  };                                                                                             \
+  template <size_t... I>                                                                         \
+  constexpr std::array<StrOp, 256> Make##NAME(std::index_sequence<I...>) {                       \
+    return {&NAME##Op<static_cast<int>(I)>::Run...};                                             \
+  }                                                                                              \
   const std::array<StrOp, 256> k##NAME = Make##NAME(std::make_index_sequence<256>());
-STR_OP(Pcmpestri, "pcmpestri", 0) STR_OP(Pcmpestrm, "pcmpestrm", 1)
-STR_OP(Pcmpistri, "pcmpistri", 0) STR_OP(Pcmpistrm, "pcmpistrm", 1)
+STR_OP(Pcmpestri, "pcmpestri", 0)
+STR_OP(Pcmpestrm, "pcmpestrm", 1) STR_OP(Pcmpistri, "pcmpistri", 0)
+    STR_OP(Pcmpistrm, "pcmpistrm", 1)
 #undef STR_OP
 
-int32_t ClampLen(uint64_t v, bool w) {
+        int32_t ClampLen(uint64_t v, bool w) {
   int64_t s = w ? static_cast<int64_t>(v) : static_cast<int32_t>(v);
   if (s > 17) s = 17;
   if (s < -17) s = -17;
@@ -214,11 +244,15 @@ void ShiftImm(Cpu& c, const DecodedInsn& d, int width) {
   __m128i cnt = _mm_cvtsi32_si128(static_cast<int>(d.imm & 0xff));
   __m128i r;
   if (kKind == 0) {
-    r = width == 16 ? _mm_srl_epi16(a, cnt) : width == 32 ? _mm_srl_epi32(a, cnt) : _mm_srl_epi64(a, cnt);
+    r = width == 16   ? _mm_srl_epi16(a, cnt)
+        : width == 32 ? _mm_srl_epi32(a, cnt)
+                      : _mm_srl_epi64(a, cnt);
   } else if (kKind == 1) {
     r = width == 16 ? _mm_sra_epi16(a, cnt) : _mm_sra_epi32(a, cnt);
   } else {
-    r = width == 16 ? _mm_sll_epi16(a, cnt) : width == 32 ? _mm_sll_epi32(a, cnt) : _mm_sll_epi64(a, cnt);
+    r = width == 16   ? _mm_sll_epi16(a, cnt)
+        : width == 32 ? _mm_sll_epi32(a, cnt)
+                      : _mm_sll_epi64(a, cnt);
   }
   SetX(c, d.rm, r);
 }
@@ -247,7 +281,10 @@ void Psrldq(Cpu& c, const DecodedInsn& d) { ByteShift(c, d, false); }
 // ---- inserts, extracts, half moves ---------------------------------------------------------
 
 void Pinsr(Cpu& c, const DecodedInsn& d) {
-  int bytes = d.id == InsnId::PINSRB ? 1 : d.id == InsnId::PINSRW ? 2 : d.id == InsnId::PINSRQ ? 8 : 4;
+  int bytes = d.id == InsnId::PINSRB   ? 1
+              : d.id == InsnId::PINSRW ? 2
+              : d.id == InsnId::PINSRQ ? 8
+                                       : 4;
   uint64_t v = d.mod == 3 ? c.GetReg(d.rm, 8) : c.Read(c.ELoc(d, bytes));
   alignas(16) uint8_t x[16];
   _mm_store_si128(reinterpret_cast<__m128i*>(x), GetX(c, d.reg));
@@ -259,8 +296,10 @@ void Pinsr(Cpu& c, const DecodedInsn& d) {
 
 void Pextr(Cpu& c, const DecodedInsn& d) {
   bool legacy_w = d.id == InsnId::PEXTRW_GU;
-  int bytes = d.id == InsnId::PEXTRB ? 1 : (d.id == InsnId::PEXTRW_EV || legacy_w) ? 2
-              : d.id == InsnId::PEXTRQ ? 8 : 4;
+  int bytes = d.id == InsnId::PEXTRB                    ? 1
+              : (d.id == InsnId::PEXTRW_EV || legacy_w) ? 2
+              : d.id == InsnId::PEXTRQ                  ? 8
+                                                        : 4;
   alignas(16) uint8_t x[16];
   int src = legacy_w ? d.rm : d.reg;
   _mm_store_si128(reinterpret_cast<__m128i*>(x), GetX(c, src));
@@ -293,42 +332,80 @@ void MovHiStore(Cpu& c, const DecodedInsn& d) {
 }  // namespace
 
 void RegisterSseExt(HandlerTable& t) {
-  t.Set(InsnId::PACKSSWB, Packsswb); t.Set(InsnId::PACKUSWB, Packuswb);
-  t.Set(InsnId::PACKSSDW, Packssdw); t.Set(InsnId::PACKUSDW, Packusdw);
-  t.Set(InsnId::PADDSB, Paddsb); t.Set(InsnId::PADDSW, Paddsw);
-  t.Set(InsnId::PADDUSB, Paddusb); t.Set(InsnId::PADDUSW, Paddusw);
-  t.Set(InsnId::PSUBSB, Psubsb); t.Set(InsnId::PSUBSW, Psubsw);
-  t.Set(InsnId::PSUBUSB, Psubusb); t.Set(InsnId::PSUBUSW, Psubusw);
-  t.Set(InsnId::PMAXSW, Pmaxsw); t.Set(InsnId::PMINSW, Pminsw);
-  t.Set(InsnId::PAVGB, Pavgb); t.Set(InsnId::PAVGW, Pavgw);
-  t.Set(InsnId::PMULHW, Pmulhw); t.Set(InsnId::PMULHUW, Pmulhuw);
-  t.Set(InsnId::PMADDWD, Pmaddwd); t.Set(InsnId::PSADBW, Psadbw);
-  t.Set(InsnId::PSLLW, Psllw); t.Set(InsnId::PSLLD, Pslld); t.Set(InsnId::PSLLQ, Psllq);
-  t.Set(InsnId::PSRLW, Psrlw); t.Set(InsnId::PSRLD, Psrld); t.Set(InsnId::PSRLQ, Psrlq);
-  t.Set(InsnId::PSRAW, Psraw); t.Set(InsnId::PSRAD, Psrad);
-  t.Set(InsnId::PHADDW, Phaddw); t.Set(InsnId::PHADDD, Phaddd); t.Set(InsnId::PHADDSW, Phaddsw);
-  t.Set(InsnId::PHSUBW, Phsubw); t.Set(InsnId::PHSUBD, Phsubd); t.Set(InsnId::PHSUBSW, Phsubsw);
+  t.Set(InsnId::PACKSSWB, Packsswb);
+  t.Set(InsnId::PACKUSWB, Packuswb);
+  t.Set(InsnId::PACKSSDW, Packssdw);
+  t.Set(InsnId::PACKUSDW, Packusdw);
+  t.Set(InsnId::PADDSB, Paddsb);
+  t.Set(InsnId::PADDSW, Paddsw);
+  t.Set(InsnId::PADDUSB, Paddusb);
+  t.Set(InsnId::PADDUSW, Paddusw);
+  t.Set(InsnId::PSUBSB, Psubsb);
+  t.Set(InsnId::PSUBSW, Psubsw);
+  t.Set(InsnId::PSUBUSB, Psubusb);
+  t.Set(InsnId::PSUBUSW, Psubusw);
+  t.Set(InsnId::PMAXSW, Pmaxsw);
+  t.Set(InsnId::PMINSW, Pminsw);
+  t.Set(InsnId::PAVGB, Pavgb);
+  t.Set(InsnId::PAVGW, Pavgw);
+  t.Set(InsnId::PMULHW, Pmulhw);
+  t.Set(InsnId::PMULHUW, Pmulhuw);
+  t.Set(InsnId::PMADDWD, Pmaddwd);
+  t.Set(InsnId::PSADBW, Psadbw);
+  t.Set(InsnId::PSLLW, Psllw);
+  t.Set(InsnId::PSLLD, Pslld);
+  t.Set(InsnId::PSLLQ, Psllq);
+  t.Set(InsnId::PSRLW, Psrlw);
+  t.Set(InsnId::PSRLD, Psrld);
+  t.Set(InsnId::PSRLQ, Psrlq);
+  t.Set(InsnId::PSRAW, Psraw);
+  t.Set(InsnId::PSRAD, Psrad);
+  t.Set(InsnId::PHADDW, Phaddw);
+  t.Set(InsnId::PHADDD, Phaddd);
+  t.Set(InsnId::PHADDSW, Phaddsw);
+  t.Set(InsnId::PHSUBW, Phsubw);
+  t.Set(InsnId::PHSUBD, Phsubd);
+  t.Set(InsnId::PHSUBSW, Phsubsw);
   t.Set(InsnId::PMADDUBSW, Pmaddubsw);
-  t.Set(InsnId::PSIGNB, Psignb); t.Set(InsnId::PSIGNW, Psignw); t.Set(InsnId::PSIGND, Psignd);
+  t.Set(InsnId::PSIGNB, Psignb);
+  t.Set(InsnId::PSIGNW, Psignw);
+  t.Set(InsnId::PSIGND, Psignd);
   t.Set(InsnId::PMULHRSW, Pmulhrsw);
-  t.Set(InsnId::PABSB, Pabsb); t.Set(InsnId::PABSW, Pabsw); t.Set(InsnId::PABSD, Pabsd);
-  t.Set(InsnId::PMINSB, Pminsb); t.Set(InsnId::PMINSD, Pminsd);
-  t.Set(InsnId::PMINUW, Pminuw); t.Set(InsnId::PMINUD, Pminud);
-  t.Set(InsnId::PMAXSB, Pmaxsb); t.Set(InsnId::PMAXSD, Pmaxsd);
-  t.Set(InsnId::PMAXUW, Pmaxuw); t.Set(InsnId::PMAXUD, Pmaxud);
-  t.Set(InsnId::PMULLD, Pmulld); t.Set(InsnId::PMULDQ, Pmuldq);
+  t.Set(InsnId::PABSB, Pabsb);
+  t.Set(InsnId::PABSW, Pabsw);
+  t.Set(InsnId::PABSD, Pabsd);
+  t.Set(InsnId::PMINSB, Pminsb);
+  t.Set(InsnId::PMINSD, Pminsd);
+  t.Set(InsnId::PMINUW, Pminuw);
+  t.Set(InsnId::PMINUD, Pminud);
+  t.Set(InsnId::PMAXSB, Pmaxsb);
+  t.Set(InsnId::PMAXSD, Pmaxsd);
+  t.Set(InsnId::PMAXUW, Pmaxuw);
+  t.Set(InsnId::PMAXUD, Pmaxud);
+  t.Set(InsnId::PMULLD, Pmulld);
+  t.Set(InsnId::PMULDQ, Pmuldq);
   t.Set(InsnId::PHMINPOSUW, Phminposuw);
-  t.Set(InsnId::UNPCKLPS, Unpcklps); t.Set(InsnId::UNPCKLPD, Unpcklpd);
-  t.Set(InsnId::UNPCKHPS, Unpckhps); t.Set(InsnId::UNPCKHPD, Unpckhpd);
-  t.Set(InsnId::MOVSLDUP_VW, Movsldup); t.Set(InsnId::MOVSHDUP_VW, Movshdup);
-  t.Set(InsnId::PBLENDVB, Pblendvb); t.Set(InsnId::BLENDVPS, Blendvps);
+  t.Set(InsnId::UNPCKLPS, Unpcklps);
+  t.Set(InsnId::UNPCKLPD, Unpcklpd);
+  t.Set(InsnId::UNPCKHPS, Unpckhps);
+  t.Set(InsnId::UNPCKHPD, Unpckhpd);
+  t.Set(InsnId::MOVSLDUP_VW, Movsldup);
+  t.Set(InsnId::MOVSHDUP_VW, Movshdup);
+  t.Set(InsnId::PBLENDVB, Pblendvb);
+  t.Set(InsnId::BLENDVPS, Blendvps);
   t.Set(InsnId::BLENDVPD, Blendvpd);
-  t.Set(InsnId::PMOVSXBW, Pmovsxbw); t.Set(InsnId::PMOVSXBD, Pmovsxbd);
-  t.Set(InsnId::PMOVSXBQ, Pmovsxbq); t.Set(InsnId::PMOVSXWD, Pmovsxwd);
-  t.Set(InsnId::PMOVSXWQ, Pmovsxwq); t.Set(InsnId::PMOVSXDQ, Pmovsxdq);
-  t.Set(InsnId::PMOVZXBW, Pmovzxbw); t.Set(InsnId::PMOVZXBD, Pmovzxbd);
-  t.Set(InsnId::PMOVZXBQ, Pmovzxbq); t.Set(InsnId::PMOVZXWD, Pmovzxwd);
-  t.Set(InsnId::PMOVZXWQ, Pmovzxwq); t.Set(InsnId::PMOVZXDQ, Pmovzxdq);
+  t.Set(InsnId::PMOVSXBW, Pmovsxbw);
+  t.Set(InsnId::PMOVSXBD, Pmovsxbd);
+  t.Set(InsnId::PMOVSXBQ, Pmovsxbq);
+  t.Set(InsnId::PMOVSXWD, Pmovsxwd);
+  t.Set(InsnId::PMOVSXWQ, Pmovsxwq);
+  t.Set(InsnId::PMOVSXDQ, Pmovsxdq);
+  t.Set(InsnId::PMOVZXBW, Pmovzxbw);
+  t.Set(InsnId::PMOVZXBD, Pmovzxbd);
+  t.Set(InsnId::PMOVZXBQ, Pmovzxbq);
+  t.Set(InsnId::PMOVZXWD, Pmovzxwd);
+  t.Set(InsnId::PMOVZXWQ, Pmovzxwq);
+  t.Set(InsnId::PMOVZXDQ, Pmovzxdq);
   t.Set(InsnId::MOVDDUP_VW, Movddup);
   t.Set(InsnId::SHUFPS, ImmForm<kShufps, 16, false>);
   t.Set(InsnId::SHUFPD, ImmForm<kShufpd, 16, false>);
@@ -352,21 +429,32 @@ void RegisterSseExt(HandlerTable& t) {
   t.Set(InsnId::PCMPESTRM, PcmpStr<kPcmpestrm, false>);
   t.Set(InsnId::PCMPISTRI, PcmpStr<kPcmpistri, true>);
   t.Set(InsnId::PCMPISTRM, PcmpStr<kPcmpistrm, false>);
-  t.Set(InsnId::PSRLW_UIb, PsrlwI); t.Set(InsnId::PSRLD_UIb, PsrldI);
-  t.Set(InsnId::PSRLQ_UIb, PsrlqI); t.Set(InsnId::PSRAW_UIb, PsrawI);
-  t.Set(InsnId::PSRAD_UIb, PsradI); t.Set(InsnId::PSLLW_UIb, PsllwI);
-  t.Set(InsnId::PSLLD_UIb, PslldI); t.Set(InsnId::PSLLQ_UIb, PsllqI);
-  t.Set(InsnId::PSLLDQ_UIb, Pslldq); t.Set(InsnId::PSRLDQ_UIb, Psrldq);
-  for (InsnId id : {InsnId::PINSRB, InsnId::PINSRW, InsnId::PINSRD, InsnId::PINSRQ}) t.Set(id, Pinsr);
+  t.Set(InsnId::PSRLW_UIb, PsrlwI);
+  t.Set(InsnId::PSRLD_UIb, PsrldI);
+  t.Set(InsnId::PSRLQ_UIb, PsrlqI);
+  t.Set(InsnId::PSRAW_UIb, PsrawI);
+  t.Set(InsnId::PSRAD_UIb, PsradI);
+  t.Set(InsnId::PSLLW_UIb, PsllwI);
+  t.Set(InsnId::PSLLD_UIb, PslldI);
+  t.Set(InsnId::PSLLQ_UIb, PsllqI);
+  t.Set(InsnId::PSLLDQ_UIb, Pslldq);
+  t.Set(InsnId::PSRLDQ_UIb, Psrldq);
+  for (InsnId id : {InsnId::PINSRB, InsnId::PINSRW, InsnId::PINSRD, InsnId::PINSRQ})
+    t.Set(id, Pinsr);
   for (InsnId id : {InsnId::PEXTRB, InsnId::PEXTRW_EV, InsnId::PEXTRW_GU, InsnId::PEXTRD,
                     InsnId::PEXTRQ, InsnId::EXTRACTPS}) {
     t.Set(id, Pextr);
   }
-  t.Set(InsnId::MOVHLPS_VU, Movhlps); t.Set(InsnId::MOVLHPS_VU, Movlhps);
-  t.Set(InsnId::MOVLPS_VM, MovLoLoad); t.Set(InsnId::MOVLPD_VM, MovLoLoad);
-  t.Set(InsnId::MOVHPS_VM, MovHiLoad); t.Set(InsnId::MOVHPD_VM, MovHiLoad);
-  t.Set(InsnId::MOVLPS_MV, MovLoStore); t.Set(InsnId::MOVLPD_MV, MovLoStore);
-  t.Set(InsnId::MOVHPS_MV, MovHiStore); t.Set(InsnId::MOVHPD_MV, MovHiStore);
+  t.Set(InsnId::MOVHLPS_VU, Movhlps);
+  t.Set(InsnId::MOVLHPS_VU, Movlhps);
+  t.Set(InsnId::MOVLPS_VM, MovLoLoad);
+  t.Set(InsnId::MOVLPD_VM, MovLoLoad);
+  t.Set(InsnId::MOVHPS_VM, MovHiLoad);
+  t.Set(InsnId::MOVHPD_VM, MovHiLoad);
+  t.Set(InsnId::MOVLPS_MV, MovLoStore);
+  t.Set(InsnId::MOVLPD_MV, MovLoStore);
+  t.Set(InsnId::MOVHPS_MV, MovHiStore);
+  t.Set(InsnId::MOVHPD_MV, MovHiStore);
 }
 
 }  // namespace cpudiff::emu

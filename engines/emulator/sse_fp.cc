@@ -59,49 +59,62 @@ void UnderMxcsr(Cpu& c, F f) {
 
 int OperandBytes(const IsaForm& f) {
   switch (f.operands[1]) {
-    case Wss: return 4;
-    case Wsd: case Wq: return 8;
-    default: return 16;
+    case Wss:
+      return 4;
+    case Wsd:
+    case Wq:
+      return 8;
+    default:
+      return 16;
   }
 }
 
-#define ARITH(NAME, INSN)                                                        \
-  void NAME(Cpu& c, const DecodedInsn& d) {                                      \
-    __m128i b = ReadW(c, d, OperandBytes(d.form()));                              \
-    __m128i a = GetX(c, d.reg);                                                   \
-    UnderMxcsr(c, [&] { asm volatile(INSN " %1, %0" : "+x"(a) : "x"(b)); });      \
-    SetX(c, d.reg, a);                                                            \
+#define ARITH(NAME, INSN)                                                    \
+  void NAME(Cpu& c, const DecodedInsn& d) {                                  \
+    __m128i b = ReadW(c, d, OperandBytes(d.form()));                         \
+    __m128i a = GetX(c, d.reg);                                              \
+    UnderMxcsr(c, [&] { asm volatile(INSN " %1, %0" : "+x"(a) : "x"(b)); }); \
+    SetX(c, d.reg, a);                                                       \
   }
-ARITH(Addps, "addps") ARITH(Addpd, "addpd") ARITH(Addss, "addss") ARITH(Addsd, "addsd")
-ARITH(Subps, "subps") ARITH(Subpd, "subpd") ARITH(Subss, "subss") ARITH(Subsd, "subsd")
-ARITH(Mulps, "mulps") ARITH(Mulpd, "mulpd") ARITH(Mulss, "mulss") ARITH(Mulsd, "mulsd")
-ARITH(Divps, "divps") ARITH(Divpd, "divpd") ARITH(Divss, "divss") ARITH(Divsd, "divsd")
-ARITH(Minps, "minps") ARITH(Minpd, "minpd") ARITH(Minss, "minss") ARITH(Minsd, "minsd")
-ARITH(Maxps, "maxps") ARITH(Maxpd, "maxpd") ARITH(Maxss, "maxss") ARITH(Maxsd, "maxsd")
-ARITH(Sqrtps, "sqrtps") ARITH(Sqrtpd, "sqrtpd") ARITH(Sqrtss, "sqrtss") ARITH(Sqrtsd, "sqrtsd")
-ARITH(Cvtss2sd, "cvtss2sd") ARITH(Cvtsd2ss, "cvtsd2ss")
-ARITH(Cvtps2pd, "cvtps2pd") ARITH(Cvtpd2ps, "cvtpd2ps")
-ARITH(Cvtdq2ps, "cvtdq2ps") ARITH(Cvtps2dq, "cvtps2dq") ARITH(Cvttps2dq, "cvttps2dq")
-ARITH(Cvtdq2pd, "cvtdq2pd") ARITH(Cvtpd2dq, "cvtpd2dq") ARITH(Cvttpd2dq, "cvttpd2dq")
-ARITH(Haddps, "haddps") ARITH(Haddpd, "haddpd") ARITH(Hsubps, "hsubps") ARITH(Hsubpd, "hsubpd")
-ARITH(Addsubps, "addsubps") ARITH(Addsubpd, "addsubpd")
+ARITH(Addps, "addps")
+ARITH(Addpd, "addpd") ARITH(Addss, "addss") ARITH(Addsd, "addsd") ARITH(Subps, "subps")
+    ARITH(Subpd, "subpd") ARITH(Subss, "subss") ARITH(Subsd, "subsd") ARITH(Mulps, "mulps") ARITH(
+        Mulpd, "mulpd") ARITH(Mulss, "mulss") ARITH(Mulsd, "mulsd") ARITH(Divps, "divps")
+        ARITH(Divpd, "divpd") ARITH(Divss, "divss") ARITH(Divsd, "divsd") ARITH(Minps, "minps")
+            ARITH(Minpd, "minpd") ARITH(Minss, "minss") ARITH(Minsd, "minsd") ARITH(Maxps, "maxps")
+                ARITH(Maxpd, "maxpd") ARITH(Maxss, "maxss") ARITH(Maxsd, "maxsd")
+                    ARITH(Sqrtps, "sqrtps") ARITH(Sqrtpd, "sqrtpd") ARITH(Sqrtss, "sqrtss")
+                        ARITH(Sqrtsd, "sqrtsd") ARITH(Cvtss2sd, "cvtss2sd") ARITH(Cvtsd2ss,
+                                                                                  "cvtsd2ss")
+                            ARITH(Cvtps2pd, "cvtps2pd") ARITH(Cvtpd2ps, "cvtpd2ps")
+                                ARITH(Cvtdq2ps, "cvtdq2ps") ARITH(Cvtps2dq, "cvtps2dq")
+                                    ARITH(Cvttps2dq, "cvttps2dq") ARITH(Cvtdq2pd, "cvtdq2pd")
+                                        ARITH(Cvtpd2dq, "cvtpd2dq") ARITH(Cvttpd2dq, "cvttpd2dq")
+                                            ARITH(Haddps, "haddps") ARITH(Haddpd, "haddpd")
+                                                ARITH(Hsubps, "hsubps") ARITH(Hsubpd, "hsubpd")
+                                                    ARITH(Addsubps, "addsubps") ARITH(Addsubpd,
+                                                                                      "addsubpd")
 #undef ARITH
 
-#define COMPARE(NAME, INSN)                                                            \
-  void NAME(Cpu& c, const DecodedInsn& d) {                                            \
-    __m128i b = ReadW(c, d, OperandBytes(d.form()));                                    \
-    __m128i a = GetX(c, d.reg);                                                         \
-    uint64_t fl = 0;                                                                    \
-    UnderMxcsr(c, [&] {                                                                 \
+#define COMPARE(NAME, INSN)                                                                 \
+  void NAME(Cpu& c, const DecodedInsn& d) {                                                 \
+    __m128i b = ReadW(c, d, OperandBytes(d.form()));                                        \
+    __m128i a = GetX(c, d.reg);                                                             \
+    uint64_t fl = 0;                                                                        \
+    UnderMxcsr(c, [&] {                                                                     \
       asm volatile(INSN " %2, %1\n\tpushfq\n\tpopq %0" : "=r"(fl) : "x"(a), "x"(b) : "cc"); \
-    });                                                                                 \
-    c.SetStatus(fl & (kFlagZF | kFlagPF | kFlagCF));                                    \
+    });                                                                                     \
+    c.SetStatus(fl&(kFlagZF | kFlagPF | kFlagCF));                                          \
   }
-COMPARE(Ucomiss, "ucomiss") COMPARE(Ucomisd, "ucomisd")
-COMPARE(Comiss, "comiss") COMPARE(Comisd, "comisd")
+                                                        COMPARE(Ucomiss, "ucomiss")
+                                                            COMPARE(Ucomisd, "ucomisd")
+                                                                COMPARE(Comiss, "comiss")
+                                                                    COMPARE(Comisd, "comisd")
 #undef COMPARE
 
-void Cvtsi2s(Cpu& c, const DecodedInsn& d) {
+                                                                        void Cvtsi2s(
+                                                                            Cpu& c,
+                                                                            const DecodedInsn& d) {
   int size = d.rex_w ? 8 : 4;
   uint64_t v = c.Read(c.ELoc(d, size));
   __m128i a = GetX(c, d.reg);
@@ -122,16 +135,16 @@ void Cvtsi2s(Cpu& c, const DecodedInsn& d) {
 
 #define TOINT(NAME, INSN, BYTES)                                                  \
   void NAME(Cpu& c, const DecodedInsn& d) {                                       \
-    __m128i b = ReadW(c, d, BYTES);                                                \
-    uint64_t r = 0;                                                                \
-    if (d.rex_w) {                                                                 \
-      UnderMxcsr(c, [&] { asm volatile(INSN "q %1, %0" : "=r"(r) : "x"(b)); });    \
-      c.SetReg(d.reg, 8, r);                                                       \
-    } else {                                                                       \
-      uint32_t r32 = 0;                                                            \
-      UnderMxcsr(c, [&] { asm volatile(INSN "l %1, %0" : "=r"(r32) : "x"(b)); });  \
-      c.SetReg(d.reg, 4, r32);                                                     \
-    }                                                                              \
+    __m128i b = ReadW(c, d, BYTES);                                               \
+    uint64_t r = 0;                                                               \
+    if (d.rex_w) {                                                                \
+      UnderMxcsr(c, [&] { asm volatile(INSN "q %1, %0" : "=r"(r) : "x"(b)); });   \
+      c.SetReg(d.reg, 8, r);                                                      \
+    } else {                                                                      \
+      uint32_t r32 = 0;                                                           \
+      UnderMxcsr(c, [&] { asm volatile(INSN "l %1, %0" : "=r"(r32) : "x"(b)); }); \
+      c.SetReg(d.reg, 4, r32);                                                    \
+    }                                                                             \
   }
 TOINT(Cvttss2si, "cvttss2si", 4)
 TOINT(Cvttsd2si, "cvttsd2si", 8)
@@ -191,37 +204,68 @@ void Movmskpd(Cpu& c, const DecodedInsn& d) {
 }  // namespace
 
 void RegisterSseFp(HandlerTable& t) {
-  t.Set(InsnId::ADDPS, Addps); t.Set(InsnId::ADDPD, Addpd);
-  t.Set(InsnId::ADDSS, Addss); t.Set(InsnId::ADDSD, Addsd);
-  t.Set(InsnId::SUBPS, Subps); t.Set(InsnId::SUBPD, Subpd);
-  t.Set(InsnId::SUBSS, Subss); t.Set(InsnId::SUBSD, Subsd);
-  t.Set(InsnId::MULPS, Mulps); t.Set(InsnId::MULPD, Mulpd);
-  t.Set(InsnId::MULSS, Mulss); t.Set(InsnId::MULSD, Mulsd);
-  t.Set(InsnId::DIVPS, Divps); t.Set(InsnId::DIVPD, Divpd);
-  t.Set(InsnId::DIVSS, Divss); t.Set(InsnId::DIVSD, Divsd);
-  t.Set(InsnId::MINPS, Minps); t.Set(InsnId::MINPD, Minpd);
-  t.Set(InsnId::MINSS, Minss); t.Set(InsnId::MINSD, Minsd);
-  t.Set(InsnId::MAXPS, Maxps); t.Set(InsnId::MAXPD, Maxpd);
-  t.Set(InsnId::MAXSS, Maxss); t.Set(InsnId::MAXSD, Maxsd);
-  t.Set(InsnId::SQRTPS, Sqrtps); t.Set(InsnId::SQRTPD, Sqrtpd);
-  t.Set(InsnId::SQRTSS, Sqrtss); t.Set(InsnId::SQRTSD, Sqrtsd);
-  t.Set(InsnId::CVTSS2SD, Cvtss2sd); t.Set(InsnId::CVTSD2SS, Cvtsd2ss);
-  t.Set(InsnId::CVTPS2PD, Cvtps2pd); t.Set(InsnId::CVTPD2PS, Cvtpd2ps);
-  t.Set(InsnId::CVTDQ2PS, Cvtdq2ps); t.Set(InsnId::CVTPS2DQ, Cvtps2dq);
-  t.Set(InsnId::CVTTPS2DQ, Cvttps2dq); t.Set(InsnId::CVTDQ2PD, Cvtdq2pd);
-  t.Set(InsnId::CVTPD2DQ, Cvtpd2dq); t.Set(InsnId::CVTTPD2DQ, Cvttpd2dq);
-  t.Set(InsnId::HADDPS, Haddps); t.Set(InsnId::HADDPD, Haddpd);
-  t.Set(InsnId::HSUBPS, Hsubps); t.Set(InsnId::HSUBPD, Hsubpd);
-  t.Set(InsnId::ADDSUBPS, Addsubps); t.Set(InsnId::ADDSUBPD, Addsubpd);
-  t.Set(InsnId::UCOMISS, Ucomiss); t.Set(InsnId::UCOMISD, Ucomisd);
-  t.Set(InsnId::COMISS, Comiss); t.Set(InsnId::COMISD, Comisd);
-  t.Set(InsnId::CVTSI2SS, Cvtsi2s); t.Set(InsnId::CVTSI2SD, Cvtsi2s);
-  t.Set(InsnId::CVTTSS2SI, Cvttss2si); t.Set(InsnId::CVTTSD2SI, Cvttsd2si);
-  t.Set(InsnId::CVTSS2SI, Cvtss2si); t.Set(InsnId::CVTSD2SI, Cvtsd2si);
-  t.Set(InsnId::MOVSS_VW, MovsLoad<4>); t.Set(InsnId::MOVSD_VW, MovsLoad<8>);
-  t.Set(InsnId::MOVSS_WV, MovsStore<4>); t.Set(InsnId::MOVSD_WV, MovsStore<8>);
-  t.Set(InsnId::LDMXCSR, Ldmxcsr); t.Set(InsnId::STMXCSR, Stmxcsr);
-  t.Set(InsnId::MOVMSKPS, Movmskps); t.Set(InsnId::MOVMSKPD, Movmskpd);
+  t.Set(InsnId::ADDPS, Addps);
+  t.Set(InsnId::ADDPD, Addpd);
+  t.Set(InsnId::ADDSS, Addss);
+  t.Set(InsnId::ADDSD, Addsd);
+  t.Set(InsnId::SUBPS, Subps);
+  t.Set(InsnId::SUBPD, Subpd);
+  t.Set(InsnId::SUBSS, Subss);
+  t.Set(InsnId::SUBSD, Subsd);
+  t.Set(InsnId::MULPS, Mulps);
+  t.Set(InsnId::MULPD, Mulpd);
+  t.Set(InsnId::MULSS, Mulss);
+  t.Set(InsnId::MULSD, Mulsd);
+  t.Set(InsnId::DIVPS, Divps);
+  t.Set(InsnId::DIVPD, Divpd);
+  t.Set(InsnId::DIVSS, Divss);
+  t.Set(InsnId::DIVSD, Divsd);
+  t.Set(InsnId::MINPS, Minps);
+  t.Set(InsnId::MINPD, Minpd);
+  t.Set(InsnId::MINSS, Minss);
+  t.Set(InsnId::MINSD, Minsd);
+  t.Set(InsnId::MAXPS, Maxps);
+  t.Set(InsnId::MAXPD, Maxpd);
+  t.Set(InsnId::MAXSS, Maxss);
+  t.Set(InsnId::MAXSD, Maxsd);
+  t.Set(InsnId::SQRTPS, Sqrtps);
+  t.Set(InsnId::SQRTPD, Sqrtpd);
+  t.Set(InsnId::SQRTSS, Sqrtss);
+  t.Set(InsnId::SQRTSD, Sqrtsd);
+  t.Set(InsnId::CVTSS2SD, Cvtss2sd);
+  t.Set(InsnId::CVTSD2SS, Cvtsd2ss);
+  t.Set(InsnId::CVTPS2PD, Cvtps2pd);
+  t.Set(InsnId::CVTPD2PS, Cvtpd2ps);
+  t.Set(InsnId::CVTDQ2PS, Cvtdq2ps);
+  t.Set(InsnId::CVTPS2DQ, Cvtps2dq);
+  t.Set(InsnId::CVTTPS2DQ, Cvttps2dq);
+  t.Set(InsnId::CVTDQ2PD, Cvtdq2pd);
+  t.Set(InsnId::CVTPD2DQ, Cvtpd2dq);
+  t.Set(InsnId::CVTTPD2DQ, Cvttpd2dq);
+  t.Set(InsnId::HADDPS, Haddps);
+  t.Set(InsnId::HADDPD, Haddpd);
+  t.Set(InsnId::HSUBPS, Hsubps);
+  t.Set(InsnId::HSUBPD, Hsubpd);
+  t.Set(InsnId::ADDSUBPS, Addsubps);
+  t.Set(InsnId::ADDSUBPD, Addsubpd);
+  t.Set(InsnId::UCOMISS, Ucomiss);
+  t.Set(InsnId::UCOMISD, Ucomisd);
+  t.Set(InsnId::COMISS, Comiss);
+  t.Set(InsnId::COMISD, Comisd);
+  t.Set(InsnId::CVTSI2SS, Cvtsi2s);
+  t.Set(InsnId::CVTSI2SD, Cvtsi2s);
+  t.Set(InsnId::CVTTSS2SI, Cvttss2si);
+  t.Set(InsnId::CVTTSD2SI, Cvttsd2si);
+  t.Set(InsnId::CVTSS2SI, Cvtss2si);
+  t.Set(InsnId::CVTSD2SI, Cvtsd2si);
+  t.Set(InsnId::MOVSS_VW, MovsLoad<4>);
+  t.Set(InsnId::MOVSD_VW, MovsLoad<8>);
+  t.Set(InsnId::MOVSS_WV, MovsStore<4>);
+  t.Set(InsnId::MOVSD_WV, MovsStore<8>);
+  t.Set(InsnId::LDMXCSR, Ldmxcsr);
+  t.Set(InsnId::STMXCSR, Stmxcsr);
+  t.Set(InsnId::MOVMSKPS, Movmskps);
+  t.Set(InsnId::MOVMSKPD, Movmskpd);
 }
 
 }  // namespace cpudiff::emu

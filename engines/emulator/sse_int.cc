@@ -86,8 +86,14 @@ void Binary(Cpu& c, const DecodedInsn& d, F f) {
   SetX(c, d.reg, r);
 }
 
-#define PBIN(NAME, EXPR) \
-  void NAME(Cpu& c, const DecodedInsn& d) { Binary(c, d, [](V128 a, V128 b) { V128 r; EXPR; return r; }); }
+#define PBIN(NAME, EXPR)                    \
+  void NAME(Cpu& c, const DecodedInsn& d) { \
+    Binary(c, d, [](V128 a, V128 b) {       \
+      V128 r;                               \
+      EXPR;                                 \
+      return r;                             \
+    });                                     \
+  }
 
 PBIN(Pxor, r.q[0] = a.q[0] ^ b.q[0]; r.q[1] = a.q[1] ^ b.q[1])
 PBIN(Por, r.q[0] = a.q[0] | b.q[0]; r.q[1] = a.q[1] | b.q[1])
@@ -105,21 +111,43 @@ PBIN(Pcmpeqb, for (int i = 0; i < 16; ++i) r.b[i] = a.b[i] == b.b[i] ? 0xff : 0)
 PBIN(Pcmpeqw, for (int i = 0; i < 8; ++i) r.w[i] = a.w[i] == b.w[i] ? 0xffff : 0)
 PBIN(Pcmpeqd, for (int i = 0; i < 4; ++i) r.d[i] = a.d[i] == b.d[i] ? ~0u : 0)
 PBIN(Pcmpeqq, for (int i = 0; i < 2; ++i) r.q[i] = a.q[i] == b.q[i] ? ~0ull : 0)
-PBIN(Pcmpgtb, for (int i = 0; i < 16; ++i) r.b[i] = static_cast<int8_t>(a.b[i]) > static_cast<int8_t>(b.b[i]) ? 0xff : 0)
-PBIN(Pcmpgtw, for (int i = 0; i < 8; ++i) r.w[i] = static_cast<int16_t>(a.w[i]) > static_cast<int16_t>(b.w[i]) ? 0xffff : 0)
-PBIN(Pcmpgtd, for (int i = 0; i < 4; ++i) r.d[i] = static_cast<int32_t>(a.d[i]) > static_cast<int32_t>(b.d[i]) ? ~0u : 0)
-PBIN(Pcmpgtq, for (int i = 0; i < 2; ++i) r.q[i] = static_cast<int64_t>(a.q[i]) > static_cast<int64_t>(b.q[i]) ? ~0ull : 0)
-PBIN(Punpcklbw, for (int i = 0; i < 8; ++i) { r.b[2 * i] = a.b[i]; r.b[2 * i + 1] = b.b[i]; })
-PBIN(Punpckhbw, for (int i = 0; i < 8; ++i) { r.b[2 * i] = a.b[8 + i]; r.b[2 * i + 1] = b.b[8 + i]; })
-PBIN(Punpcklwd, for (int i = 0; i < 4; ++i) { r.w[2 * i] = a.w[i]; r.w[2 * i + 1] = b.w[i]; })
-PBIN(Punpckhwd, for (int i = 0; i < 4; ++i) { r.w[2 * i] = a.w[4 + i]; r.w[2 * i + 1] = b.w[4 + i]; })
+PBIN(Pcmpgtb, for (int i = 0; i < 16; ++i)
+                  r.b[i] = static_cast<int8_t>(a.b[i]) > static_cast<int8_t>(b.b[i]) ? 0xff : 0)
+PBIN(Pcmpgtw, for (int i = 0; i < 8; ++i)
+                  r.w[i] = static_cast<int16_t>(a.w[i]) > static_cast<int16_t>(b.w[i]) ? 0xffff : 0)
+PBIN(Pcmpgtd, for (int i = 0; i < 4; ++i)
+                  r.d[i] = static_cast<int32_t>(a.d[i]) > static_cast<int32_t>(b.d[i]) ? ~0u : 0)
+PBIN(Pcmpgtq, for (int i = 0; i < 2; ++i)
+                  r.q[i] = static_cast<int64_t>(a.q[i]) > static_cast<int64_t>(b.q[i]) ? ~0ull : 0)
+PBIN(
+    Punpcklbw, for (int i = 0; i < 8; ++i) {
+      r.b[2 * i] = a.b[i];
+      r.b[2 * i + 1] = b.b[i];
+    })
+PBIN(
+    Punpckhbw, for (int i = 0; i < 8; ++i) {
+      r.b[2 * i] = a.b[8 + i];
+      r.b[2 * i + 1] = b.b[8 + i];
+    })
+PBIN(
+    Punpcklwd, for (int i = 0; i < 4; ++i) {
+      r.w[2 * i] = a.w[i];
+      r.w[2 * i + 1] = b.w[i];
+    })
+PBIN(
+    Punpckhwd, for (int i = 0; i < 4; ++i) {
+      r.w[2 * i] = a.w[4 + i];
+      r.w[2 * i + 1] = b.w[4 + i];
+    })
 PBIN(Punpckldq, r.d[0] = a.d[0]; r.d[1] = b.d[0]; r.d[2] = a.d[1]; r.d[3] = b.d[1])
 PBIN(Punpckhdq, r.d[0] = a.d[2]; r.d[1] = b.d[2]; r.d[2] = a.d[3]; r.d[3] = b.d[3])
 PBIN(Punpcklqdq, r.q[0] = a.q[0]; r.q[1] = b.q[0])
 PBIN(Punpckhqdq, r.q[0] = a.q[1]; r.q[1] = b.q[1])
 PBIN(Pminub, for (int i = 0; i < 16; ++i) r.b[i] = a.b[i] < b.b[i] ? a.b[i] : b.b[i])
 PBIN(Pmaxub, for (int i = 0; i < 16; ++i) r.b[i] = a.b[i] > b.b[i] ? a.b[i] : b.b[i])
-PBIN(Pmullw, for (int i = 0; i < 8; ++i) r.w[i] = static_cast<uint16_t>(static_cast<int16_t>(a.w[i]) * static_cast<int16_t>(b.w[i])))
+PBIN(Pmullw,
+     for (int i = 0; i < 8; ++i) r.w[i] = static_cast<uint16_t>(static_cast<int16_t>(a.w[i]) *
+                                                                static_cast<int16_t>(b.w[i])))
 PBIN(Pmuludq, r.q[0] = uint64_t{a.d[0]} * b.d[0]; r.q[1] = uint64_t{a.d[2]} * b.d[2])
 #undef PBIN
 
@@ -169,9 +197,9 @@ void RegisterSseInt(HandlerTable& t) {
                     InsnId::MOVAPD_VW, InsnId::MOVUPD_VW, InsnId::LDDQU, InsnId::MOVNTDQA}) {
     t.Set(id, MovLoad);
   }
-  for (InsnId id : {InsnId::MOVDQA_WV, InsnId::MOVDQU_WV, InsnId::MOVAPS_WV, InsnId::MOVUPS_WV,
-                    InsnId::MOVAPD_WV, InsnId::MOVUPD_WV, InsnId::MOVNTDQ, InsnId::MOVNTPS,
-                    InsnId::MOVNTPD}) {
+  for (InsnId id :
+       {InsnId::MOVDQA_WV, InsnId::MOVDQU_WV, InsnId::MOVAPS_WV, InsnId::MOVUPS_WV,
+        InsnId::MOVAPD_WV, InsnId::MOVUPD_WV, InsnId::MOVNTDQ, InsnId::MOVNTPS, InsnId::MOVNTPD}) {
     t.Set(id, MovStore);
   }
   t.Set(InsnId::MOVD_VEd, MovdLoad);

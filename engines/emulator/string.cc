@@ -42,7 +42,7 @@ void Str(Cpu& c, const DecodedInsn& d) {
     uint64_t flags = 0;
     switch (kOp) {
       case kMovs: {
-        uint64_t v = c.ReadMem(c.Linear(((si) & am) + src_base, false), size);
+        uint64_t v = c.ReadMem(c.Linear(((si)&am) + src_base, false), size);
         c.WriteMem(c.Linear(di, false), v, size);
         c.SetReg(kRsi, as, si + step);
         c.SetReg(kRdi, as, di + step);
