@@ -267,8 +267,8 @@ const HandlerTable& Handlers() {
 }
 
 const DecodedInsn& Cpu::FetchDecode(uint64_t rip) {
-  auto it = cache_.find(rip);
-  if (it != cache_.end()) return it->second;
+  CacheEntry& e = cache_[rip & (kCacheSize - 1)];
+  if (e.gen == cache_gen_ && e.rip == rip) return e.insn;
   if (!Canonical(rip)) FaultCode(kVecGP, 0);
   uint8_t buf[15];
   size_t n = 0;
@@ -295,11 +295,14 @@ const DecodedInsn& Cpu::FetchDecode(uint64_t rip) {
     case DecodeStatus::kUnknown:
       Unsupported("AVX/AVX-512 instructions are not modelled");
   }
-  return cache_.emplace(rip, d).first->second;
+  e.rip = rip;
+  e.gen = cache_gen_;
+  e.insn = d;
+  return e.insn;
 }
 
 Outcome Cpu::Run(uint64_t budget) {
-  cache_.clear();
+  ++cache_gen_;
   const HandlerTable& table = Handlers();
   for (uint64_t n = 0; n < budget; ++n) {
     uint64_t rip = s.rip;
@@ -319,7 +322,7 @@ Outcome Cpu::Run(uint64_t budget) {
       mem.ac_check = Flag(kFlagAC);
       h(*this, d);
       s.rip = next_rip;
-      if (mem.TakeCodeWritten()) cache_.clear();
+      if (mem.TakeCodeWritten()) ++cache_gen_;
     } catch (const GuestFault& f) {
       Outcome o = Outcome::Fault(f.vector);
       if (f.vector == kVecPF) {

@@ -11,7 +11,6 @@
 #include <cstdint>
 #include <cstring>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include "engines/x86/decoder.h"
@@ -247,7 +246,16 @@ class Cpu {
 
  private:
   const DecodedInsn& FetchDecode(uint64_t rip);
-  std::unordered_map<uint64_t, DecodedInsn> cache_;
+  // Decoded instructions by address: direct-mapped, invalidated as a whole
+  // by bumping the generation (new case, or a write into executable memory).
+  struct CacheEntry {
+    uint64_t rip = 0;
+    uint32_t gen = 0;
+    DecodedInsn insn;
+  };
+  static constexpr size_t kCacheSize = 4096;
+  std::vector<CacheEntry> cache_ = std::vector<CacheEntry>(kCacheSize);
+  uint32_t cache_gen_ = 1;
 };
 
 }  // namespace cpudiff::emu

@@ -63,33 +63,34 @@ void UnderMxcsr(Cpu& c, F f) {
     SetX(c, d.reg, a);                      \
   }
 BIN(Packsswb, "packsswb")
-BIN(Packuswb, "packuswb") BIN(Packssdw, "packssdw") BIN(Packusdw, "packusdw") BIN(Paddsb, "paddsb")
-    BIN(Paddsw, "paddsw") BIN(Paddusb, "paddusb") BIN(Paddusw, "paddusw") BIN(Psubsb, "psubsb") BIN(
-        Psubsw, "psubsw") BIN(Psubusb, "psubusb") BIN(Psubusw, "psubusw") BIN(Pmaxsw, "pmaxsw")
-        BIN(Pminsw, "pminsw") BIN(Pavgb, "pavgb") BIN(Pavgw, "pavgw") BIN(Pmulhw, "pmulhw") BIN(
-            Pmulhuw, "pmulhuw") BIN(Pmaddwd, "pmaddwd") BIN(Psadbw, "psadbw") BIN(Psllw, "psllw")
-            BIN(Pslld, "pslld") BIN(Psllq, "psllq") BIN(Psrlw, "psrlw") BIN(Psrld, "psrld")
-                BIN(Psrlq, "psrlq") BIN(Psraw, "psraw") BIN(Psrad, "psrad") BIN(Phaddw, "phaddw")
-                    BIN(Phaddd, "phaddd") BIN(Phaddsw, "phaddsw") BIN(Phsubw, "phsubw")
-                        BIN(Phsubd, "phsubd") BIN(Phsubsw, "phsubsw") BIN(Pmaddubsw, "pmaddubsw")
-                            BIN(Psignb, "psignb") BIN(Psignw, "psignw") BIN(Psignd, "psignd") BIN(
-                                Pmulhrsw, "pmulhrsw") BIN(Pabsb, "pabsb") BIN(Pabsw, "pabsw")
-                                BIN(Pabsd,
-                                    "pabsd") BIN(Pminsb,
-                                                 "pminsb") BIN(Pminsd,
-                                                               "pminsd") BIN(Pminuw,
-                                                                             "pminuw") BIN(Pminud,
-                                                                                           "pminud")
-                                    BIN(Pmaxsb,
-                                        "pmaxsb") BIN(Pmaxsd,
-                                                      "pmaxsd") BIN(Pmaxuw, "pmaxuw")
-                                        BIN(Pmaxud, "pmaxud") BIN(
-                                            Pmulld,
-                                            "pmulld") BIN(Pmuldq,
-                                                          "pmuldq") BIN(Phminposuw, "phminposuw")
-                                            BIN(Unpcklps, "unpcklps") BIN(Unpcklpd, "unpcklpd") BIN(
-                                                Unpckhps, "unpckhps") BIN(Unpckhpd, "unpckhpd")
-                                                BIN(Movsldup, "movsldup") BIN(Movshdup, "movshdup")
+BIN(Packuswb, "packuswb")
+BIN(Packssdw, "packssdw") BIN(Packusdw, "packusdw") BIN(Paddsb, "paddsb") BIN(Paddsw, "paddsw")
+    BIN(Paddusb, "paddusb") BIN(Paddusw, "paddusw") BIN(Psubsb, "psubsb") BIN(Psubsw, "psubsw") BIN(
+        Psubusb, "psubusb") BIN(Psubusw, "psubusw") BIN(Pmaxsw, "pmaxsw") BIN(Pminsw, "pminsw")
+        BIN(Pavgb, "pavgb") BIN(Pavgw, "pavgw") BIN(Pmulhw, "pmulhw") BIN(Pmulhuw, "pmulhuw") BIN(
+            Pmaddwd, "pmaddwd") BIN(Psadbw, "psadbw") BIN(Psllw, "psllw") BIN(Pslld, "pslld")
+            BIN(Psllq, "psllq") BIN(Psrlw, "psrlw") BIN(Psrld, "psrld") BIN(Psrlq, "psrlq")
+                BIN(Psraw, "psraw") BIN(Psrad, "psrad") BIN(Phaddw, "phaddw") BIN(
+                    Phaddd,
+                    "phaddd") BIN(Phaddsw, "phaddsw") BIN(Phsubw, "phsubw")
+                    BIN(Phsubd, "phsubd") BIN(Phsubsw, "phsubsw") BIN(Pmaddubsw, "pmaddubsw") BIN(
+                        Psignb,
+                        "psignb") BIN(Psignw,
+                                      "psignw") BIN(Psignd, "psignd")
+                        BIN(Pmulhrsw, "pmulhrsw") BIN(Pabsb, "pabsb") BIN(Pabsw, "pabsw") BIN(
+                            Pabsd,
+                            "pabsd") BIN(Pminsb,
+                                         "pminsb") BIN(Pminsd,
+                                                       "pminsd") BIN(Pminuw,
+                                                                     "pminuw") BIN(Pminud, "pminud")
+                            BIN(Pmaxsb, "pmaxsb") BIN(Pmaxsd, "pmaxsd")
+                                BIN(Pmaxuw,
+                                    "pmaxuw") BIN(Pmaxud,
+                                                  "pmaxud") BIN(Pmulld, "pmulld")
+                                    BIN(Pmuldq, "pmuldq") BIN(Phminposuw, "phminposuw") BIN(
+                                        Unpcklps, "unpcklps") BIN(Unpcklpd, "unpcklpd")
+                                        BIN(Unpckhps, "unpckhps") BIN(Unpckhpd, "unpckhpd") BIN(
+                                            Movsldup, "movsldup") BIN(Movshdup, "movshdup")
 #undef BIN
 
 // Variable blends take the mask from xmm0.
@@ -101,9 +102,8 @@ BIN(Packuswb, "packuswb") BIN(Packssdw, "packssdw") BIN(Packusdw, "packusdw") BI
     asm(INSN " %%xmm0, %1, %0" : "+x"(a) : "x"(b), "x"(mask)); \
     SetX(c, d.reg, a);                                         \
   }
-                                                    BLENDV(Pblendvb, "pblendvb") BLENDV(
-                                                        Blendvps, "blendvps") BLENDV(Blendvpd,
-                                                                                     "blendvpd")
+                                            BLENDV(Pblendvb, "pblendvb") BLENDV(
+                                                Blendvps, "blendvps") BLENDV(Blendvpd, "blendvpd")
 #undef BLENDV
 
 // Loads of fewer than 16 bytes (pmovsx/zx, movddup).
@@ -114,21 +114,18 @@ BIN(Packuswb, "packuswb") BIN(Packssdw, "packssdw") BIN(Packusdw, "packusdw") BI
     asm(INSN " %1, %0" : "=x"(a) : "x"(b)); \
     SetX(c, d.reg, a);                      \
   }
-                                                        NARROW(Pmovsxbw, "pmovsxbw",
-                                                               8) NARROW(Pmovsxbd, "pmovsxbd", 4)
-                                                            NARROW(Pmovsxbq, "pmovsxbq", 2) NARROW(
-                                                                Pmovsxwd, "pmovsxwd",
-                                                                8) NARROW(Pmovsxwq, "pmovsxwq", 4)
-                                                                NARROW(Pmovsxdq, "pmovsxdq",
-                                                                       8) NARROW(Pmovzxbw,
-                                                                                 "pmovzxbw", 8)
-                                                                    NARROW(Pmovzxbd, "pmovzxbd",
-                                                                           4) NARROW(Pmovzxbq,
-                                                                                     "pmovzxbq", 2)
-                                                                        NARROW(Pmovzxwd, "pmovzxwd",
-                                                                               8) NARROW(Pmovzxwq,
-                                                                                         "pmovzxwq",
-                                                                                         4)
+                                                NARROW(Pmovsxbw, "pmovsxbw",
+                                                       8) NARROW(Pmovsxbd, "pmovsxbd",
+                                                                 4) NARROW(Pmovsxbq, "pmovsxbq", 2)
+                                                    NARROW(Pmovsxwd, "pmovsxwd",
+                                                           8) NARROW(Pmovsxwq, "pmovsxwq", 4)
+                                                        NARROW(Pmovsxdq, "pmovsxdq",
+                                                               8) NARROW(Pmovzxbw, "pmovzxbw", 8)
+                                                            NARROW(Pmovzxbd, "pmovzxbd", 4)
+                                                                NARROW(Pmovzxbq, "pmovzxbq", 2)
+                                                                    NARROW(Pmovzxwd, "pmovzxwd", 8)
+                                                                        NARROW(Pmovzxwq, "pmovzxwq",
+                                                                               4)
                                                                             NARROW(Pmovzxdq,
                                                                                    "pmovzxdq", 8)
                                                                                 NARROW(Movddup,
@@ -156,16 +153,16 @@ constexpr std::array<ImmOp, 256> MakeImmTable(std::index_sequence<I...>) {
   };                                                               \
   const std::array<ImmOp, 256> k##NAME = MakeImmTable<NAME##Op>(std::make_index_sequence<256>());
 IMM_OP(Shufps, "shufps")
-IMM_OP(Shufpd, "shufpd") IMM_OP(Pblendw, "pblendw") IMM_OP(Blendps, "blendps")
-    IMM_OP(Blendpd, "blendpd") IMM_OP(Palignr, "palignr") IMM_OP(Mpsadbw, "mpsadbw")
-        IMM_OP(Dpps, "dpps") IMM_OP(Dppd, "dppd") IMM_OP(Insertps, "insertps")
-            IMM_OP(Roundps, "roundps") IMM_OP(Roundpd, "roundpd") IMM_OP(Roundss, "roundss")
-                IMM_OP(Roundsd, "roundsd") IMM_OP(Cmpps, "cmpps") IMM_OP(Cmppd, "cmppd")
-                    IMM_OP(Cmpss, "cmpss") IMM_OP(Cmpsd, "cmpsd")
+IMM_OP(Shufpd, "shufpd")
+IMM_OP(Pblendw, "pblendw") IMM_OP(Blendps, "blendps") IMM_OP(Blendpd, "blendpd")
+    IMM_OP(Palignr, "palignr") IMM_OP(Mpsadbw, "mpsadbw") IMM_OP(Dpps, "dpps") IMM_OP(Dppd, "dppd")
+        IMM_OP(Insertps, "insertps") IMM_OP(Roundps, "roundps") IMM_OP(Roundpd, "roundpd")
+            IMM_OP(Roundss, "roundss") IMM_OP(Roundsd, "roundsd") IMM_OP(Cmpps, "cmpps")
+                IMM_OP(Cmppd, "cmppd") IMM_OP(Cmpss, "cmpss") IMM_OP(Cmpsd, "cmpsd")
 #undef IMM_OP
 
-                        template <const std::array<ImmOp, 256>& kTable, int kBytes, bool kFp>
-                        void ImmForm(Cpu& c, const DecodedInsn& d) {
+                    template <const std::array<ImmOp, 256>& kTable, int kBytes, bool kFp>
+                    void ImmForm(Cpu& c, const DecodedInsn& d) {
   __m128i b = ReadW(c, d, kBytes);
   __m128i a = GetX(c, d.reg);
   uint8_t imm = static_cast<uint8_t>(d.imm);
@@ -208,11 +205,11 @@ using StrOp = void (*)(const X128* a, const X128* b, int32_t ax, int32_t dx, uin
   }                                                                                              \
   const std::array<StrOp, 256> k##NAME = Make##NAME(std::make_index_sequence<256>());
 STR_OP(Pcmpestri, "pcmpestri", 0)
-STR_OP(Pcmpestrm, "pcmpestrm", 1) STR_OP(Pcmpistri, "pcmpistri", 0)
-    STR_OP(Pcmpistrm, "pcmpistrm", 1)
+STR_OP(Pcmpestrm, "pcmpestrm", 1)
+STR_OP(Pcmpistri, "pcmpistri", 0) STR_OP(Pcmpistrm, "pcmpistrm", 1)
 #undef STR_OP
 
-        int32_t ClampLen(uint64_t v, bool w) {
+    int32_t ClampLen(uint64_t v, bool w) {
   int64_t s = w ? static_cast<int64_t>(v) : static_cast<int32_t>(v);
   if (s > 17) s = 17;
   if (s < -17) s = -17;

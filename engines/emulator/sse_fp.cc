@@ -77,15 +77,15 @@ int OperandBytes(const IsaForm& f) {
     SetX(c, d.reg, a);                                                       \
   }
 ARITH(Addps, "addps")
-ARITH(Addpd, "addpd") ARITH(Addss, "addss") ARITH(Addsd, "addsd") ARITH(Subps, "subps")
-    ARITH(Subpd, "subpd") ARITH(Subss, "subss") ARITH(Subsd, "subsd") ARITH(Mulps, "mulps") ARITH(
-        Mulpd, "mulpd") ARITH(Mulss, "mulss") ARITH(Mulsd, "mulsd") ARITH(Divps, "divps")
-        ARITH(Divpd, "divpd") ARITH(Divss, "divss") ARITH(Divsd, "divsd") ARITH(Minps, "minps")
-            ARITH(Minpd, "minpd") ARITH(Minss, "minss") ARITH(Minsd, "minsd") ARITH(Maxps, "maxps")
-                ARITH(Maxpd, "maxpd") ARITH(Maxss, "maxss") ARITH(Maxsd, "maxsd")
-                    ARITH(Sqrtps, "sqrtps") ARITH(Sqrtpd, "sqrtpd") ARITH(Sqrtss, "sqrtss")
-                        ARITH(Sqrtsd, "sqrtsd") ARITH(Cvtss2sd, "cvtss2sd") ARITH(Cvtsd2ss,
-                                                                                  "cvtsd2ss")
+ARITH(Addpd, "addpd")
+ARITH(Addss, "addss") ARITH(Addsd, "addsd") ARITH(Subps, "subps") ARITH(Subpd, "subpd")
+    ARITH(Subss, "subss") ARITH(Subsd, "subsd") ARITH(Mulps, "mulps") ARITH(Mulpd, "mulpd") ARITH(
+        Mulss, "mulss") ARITH(Mulsd, "mulsd") ARITH(Divps, "divps") ARITH(Divpd, "divpd")
+        ARITH(Divss, "divss") ARITH(Divsd, "divsd") ARITH(Minps, "minps") ARITH(Minpd, "minpd")
+            ARITH(Minss, "minss") ARITH(Minsd, "minsd") ARITH(Maxps, "maxps") ARITH(Maxpd, "maxpd")
+                ARITH(Maxss, "maxss") ARITH(Maxsd, "maxsd") ARITH(Sqrtps, "sqrtps")
+                    ARITH(Sqrtpd, "sqrtpd") ARITH(Sqrtss, "sqrtss") ARITH(Sqrtsd, "sqrtsd")
+                        ARITH(Cvtss2sd, "cvtss2sd") ARITH(Cvtsd2ss, "cvtsd2ss")
                             ARITH(Cvtps2pd, "cvtps2pd") ARITH(Cvtpd2ps, "cvtpd2ps")
                                 ARITH(Cvtdq2ps, "cvtdq2ps") ARITH(Cvtps2dq, "cvtps2dq")
                                     ARITH(Cvttps2dq, "cvttps2dq") ARITH(Cvtdq2pd, "cvtdq2pd")

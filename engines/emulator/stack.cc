@@ -64,15 +64,16 @@ void Enter(Cpu& c, const DecodedInsn& d) {
   unsigned level = static_cast<unsigned>(d.imm2) & 31;
   uint64_t rsp = c.s.gpr[kRsp];
   uint64_t rbp = c.s.gpr[kRbp];
-  // Check every store first so that a fault leaves nothing behind.
+  // Silicon stores the old rbp before it reads the outer frame pointers: a
+  // fault on those reads leaves that store in memory (native, AMD Zen), so
+  // this is the one partial effect the emulator reproduces on purpose.
   uint64_t frame = rsp - size;
-  c.mem.Check(c.Linear(frame, true), size, Access::kWrite, true);
+  c.WriteMem(c.Linear(frame, true), rbp, size, true);
   std::vector<uint64_t> outer;
   for (unsigned i = 1; i < level; ++i) {
     outer.push_back(c.ReadMem(c.Linear(rbp - i * size, true), size, true));
   }
   uint64_t p = frame;
-  c.WriteMem(p, rbp, size, true);
   for (uint64_t v : outer) {
     p -= size;
     c.WriteMem(c.Linear(p, true), v, size, true);
@@ -81,6 +82,10 @@ void Enter(Cpu& c, const DecodedInsn& d) {
     p -= size;
     c.WriteMem(c.Linear(p, true), frame, size, true);
   }
+  // Last, ENTER checks that a write at the final stack pointer would succeed:
+  // #PF there otherwise, with the frame stores already done (native, AMD
+  // Zen) -- a partial effect of silicon that the emulator reproduces.
+  c.mem.Check(c.Linear(p - alloc, true), size, Access::kWrite, true);
   c.SetReg(kRbp, size, frame);
   c.s.gpr[kRsp] = p - alloc;
 }
