@@ -13,17 +13,24 @@ void Jcc(Cpu& c, const DecodedInsn& d) {
 void JmpRel(Cpu& c, const DecodedInsn& d) { c.Jump(c.next_rip + d.imm); }
 void JmpInd(Cpu& c, const DecodedInsn& d) { c.Jump(c.Read(c.ELoc(d, 8))); }
 
-void CallRel(Cpu& c, const DecodedInsn& d) {
+// A call checks its push first (#PF/#SS on the stack win over the #GP of a
+// non-canonical target). With a non-canonical target, Intel stores the
+// return address before the #GP (shared samples, call r11), AMD Zen does
+// not (native); rsp is unchanged on both.
+void Call(Cpu& c, uint64_t target) {
   uint64_t ret = c.next_rip;
-  c.Jump(ret + d.imm);  // a non-canonical target faults before the push
+  uint64_t slot = c.Linear(c.s.gpr[kRsp] - 8, true);
+  c.mem.Check(slot, 8, Access::kWrite, true);
+  bool canonical = static_cast<uint64_t>(static_cast<int64_t>(target << 16) >> 16) == target;
+  if (!canonical) {
+    if (c.vendor == Vendor::kIntel) c.WriteMem(slot, ret, 8, true);
+    FaultCode(kVecGP, 0);
+  }
   c.Push(ret, 8);
-}
-void CallInd(Cpu& c, const DecodedInsn& d) {
-  uint64_t target = c.Read(c.ELoc(d, 8));
-  uint64_t ret = c.next_rip;
   c.Jump(target);
-  c.Push(ret, 8);
 }
+void CallRel(Cpu& c, const DecodedInsn& d) { Call(c, c.next_rip + d.imm); }
+void CallInd(Cpu& c, const DecodedInsn& d) { Call(c, c.Read(c.ELoc(d, 8))); }
 
 void Ret(Cpu& c, const DecodedInsn& d) {
   uint64_t target = c.PeekStack(8);
