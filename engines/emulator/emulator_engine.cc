@@ -72,6 +72,8 @@ std::string_view EmulatorVendor() {
   return SelectedVendor() == emu::Vendor::kAmd ? "amd" : "intel";
 }
 
+bool EmulatorImplements(InsnId id) { return emu::Handlers().h[static_cast<int>(id)] != nullptr; }
+
 Availability ProbeEmulator() {
   Availability a;
   a.available = true;

@@ -13,6 +13,7 @@
 #include <string_view>
 
 #include "engines/engine.h"
+#include "engines/x86/isa.h"
 
 namespace cpudiff {
 
@@ -21,5 +22,7 @@ std::unique_ptr<Engine> CreateEmulatorEngine(const EngineOptions& options);
 std::unique_ptr<Engine> CreateEmulatorEngineInProcess(const EngineOptions& options);
 // "intel" or "amd": the profile the emulator uses (environment, else host).
 std::string_view EmulatorVendor();
+// Whether the emulator has semantics for a form of the ISA table.
+bool EmulatorImplements(InsnId id);
 
 }  // namespace cpudiff
