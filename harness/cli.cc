@@ -6,7 +6,6 @@
 #include <fstream>
 #include <iostream>
 #include <map>
-#include <map>
 #include <sstream>
 
 #include "engines/emulator/emulator_engine.h"

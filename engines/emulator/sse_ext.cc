@@ -64,19 +64,20 @@ void UnderMxcsr(Cpu& c, F f) {
   }
 BIN(Packsswb, "packsswb")
 BIN(Packuswb, "packuswb")
-BIN(Packssdw, "packssdw") BIN(Packusdw, "packusdw") BIN(Paddsb, "paddsb") BIN(Paddsw, "paddsw")
-    BIN(Paddusb, "paddusb") BIN(Paddusw, "paddusw") BIN(Psubsb, "psubsb") BIN(Psubsw, "psubsw") BIN(
-        Psubusb, "psubusb") BIN(Psubusw, "psubusw") BIN(Pmaxsw, "pmaxsw") BIN(Pminsw, "pminsw")
-        BIN(Pavgb, "pavgb") BIN(Pavgw, "pavgw") BIN(Pmulhw, "pmulhw") BIN(Pmulhuw, "pmulhuw") BIN(
-            Pmaddwd, "pmaddwd") BIN(Psadbw, "psadbw") BIN(Psllw, "psllw") BIN(Pslld, "pslld")
-            BIN(Psllq, "psllq") BIN(Psrlw, "psrlw") BIN(Psrld, "psrld") BIN(Psrlq, "psrlq")
-                BIN(Psraw, "psraw") BIN(Psrad, "psrad") BIN(Phaddw, "phaddw") BIN(
-                    Phaddd,
-                    "phaddd") BIN(Phaddsw, "phaddsw") BIN(Phsubw, "phsubw")
-                    BIN(Phsubd, "phsubd") BIN(Phsubsw, "phsubsw") BIN(Pmaddubsw, "pmaddubsw") BIN(
-                        Psignb,
-                        "psignb") BIN(Psignw,
-                                      "psignw") BIN(Psignd, "psignd")
+BIN(Packssdw, "packssdw")
+BIN(Packusdw, "packusdw") BIN(Paddsb, "paddsb") BIN(Paddsw, "paddsw") BIN(Paddusb, "paddusb")
+    BIN(Paddusw, "paddusw") BIN(Psubsb, "psubsb") BIN(Psubsw, "psubsw") BIN(Psubusb, "psubusb")
+        BIN(Psubusw, "psubusw") BIN(Pmaxsw, "pmaxsw") BIN(Pminsw, "pminsw") BIN(Pavgb, "pavgb") BIN(
+            Pavgw, "pavgw") BIN(Pmulhw, "pmulhw") BIN(Pmulhuw, "pmulhuw") BIN(Pmaddwd, "pmaddwd")
+            BIN(Psadbw, "psadbw") BIN(Psllw, "psllw") BIN(Pslld, "pslld") BIN(Psllq, "psllq")
+                BIN(Psrlw, "psrlw") BIN(Psrld, "psrld") BIN(Psrlq, "psrlq") BIN(Psraw, "psraw") BIN(
+                    Psrad, "psrad") BIN(Phaddw, "phaddw") BIN(Phaddd, "phaddd") BIN(Phaddsw,
+                                                                                    "phaddsw")
+                    BIN(Phsubw, "phsubw") BIN(Phsubd, "phsubd") BIN(Phsubsw, "phsubsw") BIN(
+                        Pmaddubsw,
+                        "pmaddubsw") BIN(Psignb,
+                                         "psignb") BIN(Psignw,
+                                                       "psignw") BIN(Psignd, "psignd")
                         BIN(Pmulhrsw, "pmulhrsw") BIN(Pabsb, "pabsb") BIN(Pabsw, "pabsw") BIN(
                             Pabsd,
                             "pabsd") BIN(Pminsb,
@@ -154,8 +155,9 @@ constexpr std::array<ImmOp, 256> MakeImmTable(std::index_sequence<I...>) {
   const std::array<ImmOp, 256> k##NAME = MakeImmTable<NAME##Op>(std::make_index_sequence<256>());
 IMM_OP(Shufps, "shufps")
 IMM_OP(Shufpd, "shufpd")
-IMM_OP(Pblendw, "pblendw") IMM_OP(Blendps, "blendps") IMM_OP(Blendpd, "blendpd")
-    IMM_OP(Palignr, "palignr") IMM_OP(Mpsadbw, "mpsadbw") IMM_OP(Dpps, "dpps") IMM_OP(Dppd, "dppd")
+IMM_OP(Pblendw, "pblendw")
+IMM_OP(Blendps, "blendps") IMM_OP(Blendpd, "blendpd") IMM_OP(Palignr, "palignr")
+    IMM_OP(Mpsadbw, "mpsadbw") IMM_OP(Dpps, "dpps") IMM_OP(Dppd, "dppd")
         IMM_OP(Insertps, "insertps") IMM_OP(Roundps, "roundps") IMM_OP(Roundpd, "roundpd")
             IMM_OP(Roundss, "roundss") IMM_OP(Roundsd, "roundsd") IMM_OP(Cmpps, "cmpps")
                 IMM_OP(Cmppd, "cmppd") IMM_OP(Cmpss, "cmpss") IMM_OP(Cmpsd, "cmpsd")
@@ -206,7 +208,8 @@ using StrOp = void (*)(const X128* a, const X128* b, int32_t ax, int32_t dx, uin
   const std::array<StrOp, 256> k##NAME = Make##NAME(std::make_index_sequence<256>());
 STR_OP(Pcmpestri, "pcmpestri", 0)
 STR_OP(Pcmpestrm, "pcmpestrm", 1)
-STR_OP(Pcmpistri, "pcmpistri", 0) STR_OP(Pcmpistrm, "pcmpistrm", 1)
+STR_OP(Pcmpistri, "pcmpistri", 0)
+STR_OP(Pcmpistrm, "pcmpistrm", 1)
 #undef STR_OP
 
     int32_t ClampLen(uint64_t v, bool w) {

@@ -78,22 +78,23 @@ int OperandBytes(const IsaForm& f) {
   }
 ARITH(Addps, "addps")
 ARITH(Addpd, "addpd")
-ARITH(Addss, "addss") ARITH(Addsd, "addsd") ARITH(Subps, "subps") ARITH(Subpd, "subpd")
-    ARITH(Subss, "subss") ARITH(Subsd, "subsd") ARITH(Mulps, "mulps") ARITH(Mulpd, "mulpd") ARITH(
-        Mulss, "mulss") ARITH(Mulsd, "mulsd") ARITH(Divps, "divps") ARITH(Divpd, "divpd")
-        ARITH(Divss, "divss") ARITH(Divsd, "divsd") ARITH(Minps, "minps") ARITH(Minpd, "minpd")
-            ARITH(Minss, "minss") ARITH(Minsd, "minsd") ARITH(Maxps, "maxps") ARITH(Maxpd, "maxpd")
-                ARITH(Maxss, "maxss") ARITH(Maxsd, "maxsd") ARITH(Sqrtps, "sqrtps")
-                    ARITH(Sqrtpd, "sqrtpd") ARITH(Sqrtss, "sqrtss") ARITH(Sqrtsd, "sqrtsd")
-                        ARITH(Cvtss2sd, "cvtss2sd") ARITH(Cvtsd2ss, "cvtsd2ss")
-                            ARITH(Cvtps2pd, "cvtps2pd") ARITH(Cvtpd2ps, "cvtpd2ps")
-                                ARITH(Cvtdq2ps, "cvtdq2ps") ARITH(Cvtps2dq, "cvtps2dq")
-                                    ARITH(Cvttps2dq, "cvttps2dq") ARITH(Cvtdq2pd, "cvtdq2pd")
-                                        ARITH(Cvtpd2dq, "cvtpd2dq") ARITH(Cvttpd2dq, "cvttpd2dq")
-                                            ARITH(Haddps, "haddps") ARITH(Haddpd, "haddpd")
-                                                ARITH(Hsubps, "hsubps") ARITH(Hsubpd, "hsubpd")
-                                                    ARITH(Addsubps, "addsubps") ARITH(Addsubpd,
-                                                                                      "addsubpd")
+ARITH(Addss, "addss")
+ARITH(Addsd, "addsd") ARITH(Subps, "subps") ARITH(Subpd, "subpd") ARITH(Subss, "subss")
+    ARITH(Subsd, "subsd") ARITH(Mulps, "mulps") ARITH(Mulpd, "mulpd") ARITH(Mulss, "mulss") ARITH(
+        Mulsd, "mulsd") ARITH(Divps, "divps") ARITH(Divpd, "divpd") ARITH(Divss, "divss")
+        ARITH(Divsd, "divsd") ARITH(Minps, "minps") ARITH(Minpd, "minpd") ARITH(Minss, "minss")
+            ARITH(Minsd, "minsd") ARITH(Maxps, "maxps") ARITH(Maxpd, "maxpd") ARITH(Maxss, "maxss")
+                ARITH(Maxsd, "maxsd") ARITH(Sqrtps, "sqrtps") ARITH(Sqrtpd, "sqrtpd")
+                    ARITH(Sqrtss, "sqrtss") ARITH(Sqrtsd, "sqrtsd") ARITH(Cvtss2sd, "cvtss2sd")
+                        ARITH(Cvtsd2ss, "cvtsd2ss") ARITH(Cvtps2pd, "cvtps2pd") ARITH(Cvtpd2ps,
+                                                                                      "cvtpd2ps")
+                            ARITH(Cvtdq2ps, "cvtdq2ps") ARITH(Cvtps2dq, "cvtps2dq")
+                                ARITH(Cvttps2dq, "cvttps2dq") ARITH(Cvtdq2pd, "cvtdq2pd")
+                                    ARITH(Cvtpd2dq, "cvtpd2dq") ARITH(Cvttpd2dq, "cvttpd2dq")
+                                        ARITH(Haddps, "haddps") ARITH(Haddpd, "haddpd")
+                                            ARITH(Hsubps, "hsubps") ARITH(Hsubpd, "hsubpd")
+                                                ARITH(Addsubps,
+                                                      "addsubps") ARITH(Addsubpd, "addsubpd")
 #undef ARITH
 
 #define COMPARE(NAME, INSN)                                                                 \
@@ -106,15 +107,14 @@ ARITH(Addss, "addss") ARITH(Addsd, "addsd") ARITH(Subps, "subps") ARITH(Subpd, "
     });                                                                                     \
     c.SetStatus(fl&(kFlagZF | kFlagPF | kFlagCF));                                          \
   }
-                                                        COMPARE(Ucomiss, "ucomiss")
-                                                            COMPARE(Ucomisd, "ucomisd")
-                                                                COMPARE(Comiss, "comiss")
-                                                                    COMPARE(Comisd, "comisd")
+                                                    COMPARE(Ucomiss,
+                                                            "ucomiss") COMPARE(Ucomisd, "ucomisd")
+                                                        COMPARE(Comiss, "comiss")
+                                                            COMPARE(Comisd, "comisd")
 #undef COMPARE
 
-                                                                        void Cvtsi2s(
-                                                                            Cpu& c,
-                                                                            const DecodedInsn& d) {
+                                                                void Cvtsi2s(Cpu& c,
+                                                                             const DecodedInsn& d) {
   int size = d.rex_w ? 8 : 4;
   uint64_t v = c.Read(c.ELoc(d, size));
   __m128i a = GetX(c, d.reg);
