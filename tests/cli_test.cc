@@ -1,9 +1,10 @@
 // End-to-end tests of the cpudiff binary: exit codes, messages, the store
 // left behind, resume after SIGKILL.
-#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <gtest/gtest.h>
 
 #include <array>
 #include <cstdio>
@@ -80,8 +81,7 @@ TEST_F(Cli, HelpAndUsageErrors) {
 }
 
 TEST_F(Cli, UnknownEngineIsAUsageError) {
-  std::string corpus = Write("c.jsonl", R"({"v":1,"code":"90"})"
-                                        "\n");
+  std::string corpus = Write("c.jsonl", R"({"v":1,"code":"90"})" "\n");
   Exec e = RunCpudiff("run " + corpus + " --engines native,bochs --db " + Path("x.db"));
   EXPECT_EQ(e.code, 2);
   EXPECT_NE(e.out.find("unknown engine 'bochs'"), std::string::npos) << e.out;
@@ -92,8 +92,7 @@ TEST_F(Cli, UnknownEngineIsAUsageError) {
 
 TEST_F(Cli, UnwritableDatabaseIsAUsageError) {
   NeedNative();
-  std::string corpus = Write("c.jsonl", R"({"v":1,"code":"90"})"
-                                        "\n");
+  std::string corpus = Write("c.jsonl", R"({"v":1,"code":"90"})" "\n");
   Exec e = RunCpudiff("run " + corpus + " --engines native --db /nonexistent-dir/x.db");
   EXPECT_EQ(e.code, 2) << e.out;
   EXPECT_NE(e.out.find("/nonexistent-dir/x.db"), std::string::npos) << e.out;
@@ -107,16 +106,12 @@ TEST_F(Cli, MissingCorpusFileIsAUsageError) {
 
 TEST_F(Cli, MalformedLinesAreReportedSkippedAndCounted) {
   NeedNative();
-  std::string corpus =
-      Write("c.jsonl", R"({"v":1,"name":"ok1","code":"4801d8"})"
-                       "\n"
-                       R"({"v":1,"name":"bad","code":"4801d"})"
-                       "\n"
-                       "\n"
-                       R"({"v":1,"name":"ok2","code":"90","regs":{"rflags":"0x100"}})"
-                       "\n"
-                       R"({"v":1,"name":"ok3","code":"90"})"
-                       "\n");
+  std::string corpus = Write("c.jsonl",
+                             R"({"v":1,"name":"ok1","code":"4801d8"})" "\n"
+                             R"({"v":1,"name":"bad","code":"4801d"})" "\n"
+                             "\n"
+                             R"({"v":1,"name":"ok2","code":"90","regs":{"rflags":"0x100"}})" "\n"
+                             R"({"v":1,"name":"ok3","code":"90"})" "\n");
   std::string db = Path("m.db");
   Exec e = RunCpudiff("run " + corpus + " --engines native --db " + db);
   EXPECT_EQ(e.code, 2) << e.out;
@@ -143,13 +138,10 @@ TEST_F(Cli, NativeAgreesWithItsOwnRecordedExpectations) {
   NeedNative();
   // Record expectations on native, then check them on native: exit 0, also
   // with --strict.
-  std::string corpus =
-      Write("c.jsonl", R"({"v":1,"name":"add","code":"4801d8","regs":{"rax":"0x5","rbx":"0x7"}})"
-                       "\n"
-                       R"({"v":1,"name":"imul","code":"480fafc3","regs":{"rax":"0x5","rbx":"0x7"}})"
-                       "\n"
-                       R"({"v":1,"name":"pf","code":"488b03","regs":{"rbx":"0x40000000"}})"
-                       "\n");
+  std::string corpus = Write("c.jsonl",
+                             R"({"v":1,"name":"add","code":"4801d8","regs":{"rax":"0x5","rbx":"0x7"}})" "\n"
+                             R"({"v":1,"name":"imul","code":"480fafc3","regs":{"rax":"0x5","rbx":"0x7"}})" "\n"
+                             R"({"v":1,"name":"pf","code":"488b03","regs":{"rbx":"0x40000000"}})" "\n");
   std::string recorded = Path("rec.jsonl");
   Exec rec = RunCpudiff("run " + corpus + " --engines native --db " + Path("a.db") +
                         " --write-expect " + recorded);
@@ -159,10 +151,8 @@ TEST_F(Cli, NativeAgreesWithItsOwnRecordedExpectations) {
   EXPECT_NE(check.out.find("expect 3/3"), std::string::npos) << check.out;
 
   // A wrong expectation is a divergence: exit 1, and report shows it.
-  std::string wrong = Write(
-      "w.jsonl",
-      R"({"v":1,"name":"add-wrong","code":"4801d8","regs":{"rax":"0x5","rbx":"0x7"},"expect":{"regs":{"rax":"0xd"}}})"
-      "\n");
+  std::string wrong = Write("w.jsonl",
+                            R"({"v":1,"name":"add-wrong","code":"4801d8","regs":{"rax":"0x5","rbx":"0x7"},"expect":{"regs":{"rax":"0xd"}}})" "\n");
   Exec w = RunCpudiff("run " + wrong + " --engines native --db " + Path("c.db"));
   EXPECT_EQ(w.code, 1) << w.out;
   Exec report = RunCpudiff("report --db " + Path("c.db"));
@@ -184,8 +174,7 @@ TEST_F(Cli, ResumeAfterSigkillNeitherRedoesNorDuplicates) {
   {
     std::ofstream out(Path("big.jsonl"));
     Rng rng(42);
-    for (int i = 0; i < kCases; ++i)
-      out << WriteCaseLine(GenerateAluCase(rng, GenOptions{})) << "\n";
+    for (int i = 0; i < kCases; ++i) out << WriteCaseLine(GenerateAluCase(rng, GenOptions{})) << "\n";
   }
   std::string db = Path("r.db");
   std::string args = "run " + Path("big.jsonl") + " --engines native --quiet --batch 64 --db " + db;

@@ -16,8 +16,8 @@ namespace {
 
 struct CatalogueCase {
   const char* name;
-  const char* line;      // corpus v1, with the expectation recorded on native
-  bool expect_mismatch;  // the catalogue's deliberately wrong expectations
+  const char* line;       // corpus v1, with the expectation recorded on native
+  bool expect_mismatch;   // the catalogue's deliberately wrong expectations
   const char* mismatch_field;
 };
 

@@ -126,8 +126,7 @@ const Malformed kMalformed[] = {
     {R"({"v":1,"code":"90","regs":{"rax":1}})",
      "t.jsonl:1: regs.rax: expected a string, got number"},
     {R"({"v":1,"code":"90","regs":{"rflags":"0x302"}})",
-     "t.jsonl:1: regs.rflags: bits 0x100 may not be set (only CF PF AF ZF SF DF OF AC ID, plus bit "
-     "1 "
+     "t.jsonl:1: regs.rflags: bits 0x100 may not be set (only CF PF AF ZF SF DF OF AC ID, plus bit 1 "
      "and IF)"},
     {R"({"v":1,"code":"90","regs":{"mxcsr":"0x10000"}})",
      "t.jsonl:1: regs.mxcsr: reserved MXCSR bits set (valid bits are 0xffff)"},
@@ -180,13 +179,10 @@ TEST(Corpus, FileReaderSkipsBadLinesAndCountsThem) {
   std::string path = ::testing::TempDir() + "/corpus_reader.jsonl";
   {
     std::ofstream out(path);
-    out << R"({"v":1,"code":"90"})"
-        << "\n\n";
-    out << R"({"v":1,"code":"9"})"
-        << "\n";
+    out << R"({"v":1,"code":"90"})" << "\n\n";
+    out << R"({"v":1,"code":"9"})" << "\n";
     out << "   \n";
-    out << R"({"v":1,"code":"4801d8"})"
-        << "\n";
+    out << R"({"v":1,"code":"4801d8"})" << "\n";
   }
   std::vector<TestCase> cases;
   CorpusReadResult r = ReadCorpusFile(path, [&](TestCase&& tc) { cases.push_back(std::move(tc)); });

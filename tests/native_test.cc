@@ -593,12 +593,10 @@ const char* const kVendorDifferences[] = {
 };
 
 TEST_F(NativeTest, AgreesWithSiliconSamples) {
-  const std::string path =
-      std::string(CPUDIFF_SOURCE_DIR) + "/../shared/samples/silicon-1000.jsonl";
+  const std::string path = std::string(CPUDIFF_SOURCE_DIR) + "/../shared/samples/silicon-1000.jsonl";
   if (!std::ifstream(path)) GTEST_SKIP() << "no sample corpus at " << path;
   std::vector<TestCase> cases;
-  CorpusReadResult read =
-      ReadCorpusFile(path, [&](TestCase&& tc) { cases.push_back(std::move(tc)); });
+  CorpusReadResult read = ReadCorpusFile(path, [&](TestCase&& tc) { cases.push_back(std::move(tc)); });
   ASSERT_TRUE(read.errors.empty()) << read.errors[0].ToString();
   ASSERT_GE(cases.size(), 1000u);
   const bool intel = ProbeNative().version.find("Intel") != std::string::npos;

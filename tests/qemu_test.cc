@@ -455,9 +455,10 @@ TEST(QemuSpeed, NonFaultingCases) {
       std::vector<RunResult> r = RunAll(*q, cases);
       double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       double rate = static_cast<double>(cases.size()) / s;
-      std::printf("[ qemu speed ] 2 x %llu KiB, %s code: %.0f cases/s (%zu cases, %.3f s)\n",
-                  static_cast<unsigned long long>(region / 1024), shared_code ? "shared" : "new",
-                  rate, cases.size(), s);
+      std::printf(
+          "[ qemu speed ] 2 x %llu KiB, %s code: %.0f cases/s (%zu cases, %.3f s)\n",
+          static_cast<unsigned long long>(region / 1024), shared_code ? "shared" : "new", rate,
+          cases.size(), s);
       for (size_t i = 0; i < cases.size(); ++i) {
         ASSERT_EQ(r[i].outcome.kind, OutcomeKind::kHalt) << i << FormatOutcome(r[i].outcome);
         uint64_t imm = cases[i].code[1] | (uint64_t{cases[i].code[2]} << 8);

@@ -509,10 +509,10 @@ TEST(StoreOpen, MissingDirectoryNamesPathAndReason) {
 TEST(StoreOpen, ReadOnlyDirectoryNamesPathAndReason) {
   TempDir dir;
   fs::create_directory(dir.File("ro"));
-  fs::permissions(dir.File("."),
-                  fs::perms::owner_all | fs::perms::others_read | fs::perms::others_exec);
+  fs::permissions(dir.File("."), fs::perms::owner_all | fs::perms::others_read |
+                                      fs::perms::others_exec);
   fs::permissions(dir.File("ro"), fs::perms::owner_read | fs::perms::owner_exec |
-                                      fs::perms::others_read | fs::perms::others_exec);
+                                       fs::perms::others_read | fs::perms::others_exec);
   std::string path = dir.File("ro/db.sqlite");
   std::string err;
   if (geteuid() != 0) {

@@ -2,10 +2,10 @@
 // values that are not plain arithmetic were checked on this host's CPU
 // (AMD EPYC) with a small native program: cli, `int 0x21` and `jmp` to an
 // unmapped page at CPL3 give #GP(0), #GP(0x10a) and #PF(0x14) at the target.
-#include <gtest/gtest.h>
-
 #include <chrono>
 #include <cstdio>
+
+#include <gtest/gtest.h>
 
 #include "engines/unicorn/unicorn_engine.h"
 
@@ -65,7 +65,7 @@ TEST_F(UnicornTest, HaltWithRegisterResult) {
   RunResult r = Run1(tc);
   EXPECT_EQ(r.outcome.kind, OutcomeKind::kHalt) << FormatOutcome(r.outcome);
   EXPECT_EQ(r.state.gpr[kRax], 12u);
-  EXPECT_EQ(r.state.rip, kCode + 3);                   // at the appended HLT
+  EXPECT_EQ(r.state.rip, kCode + 3);  // at the appended HLT
   EXPECT_EQ(r.state.rflags & kComparedFlags, 0x206u);  // PF (12 = 0b1100)
   EXPECT_EQ(r.state.mxcsr, 0x3f80u);
   EXPECT_EQ(r.state.xmm[5], (Xmm{0x1111, 0x2222}));

@@ -1,11 +1,12 @@
 // Tests of the worker-process wrapper (engines/worker) and its wire format.
-#include <gtest/gtest.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdlib>
 #include <thread>
+
+#include <gtest/gtest.h>
 
 #include "engines/worker/wire.h"
 #include "engines/worker/worker_engine.h"
@@ -154,8 +155,8 @@ TEST(Worker, CrashIsRecordedAndBatchGoesOn) {
   for (uint64_t i = 0; i < 20; ++i) cases.push_back(Case(i));
   cases[0].init.gpr[kRax] = kAbortMarker;  // first case
   cases[7].init.gpr[kRax] = kAbortMarker;
-  cases[8].init.gpr[kRax] = kSegvMarker;    // right after a crash
-  cases[19].init.gpr[kRax] = kAbortMarker;  // last case
+  cases[8].init.gpr[kRax] = kSegvMarker;   // right after a crash
+  cases[19].init.gpr[kRax] = kAbortMarker; // last case
   auto results = RunAll(*e, cases);
   for (size_t i = 0; i < cases.size(); ++i) {
     if (i == 0 || i == 7 || i == 19) {
