@@ -98,6 +98,14 @@ TEST(Decoder, OperandFields) {
   ASSERT_EQ(DecodeHex("0f8510000000", &d), DecodeStatus::kOk);
   EXPECT_EQ(d.cond, 5);
   EXPECT_EQ(d.imm, 0x10u);
+  // jmp rel with 66: Intel (and Zydis) ignore the prefix, AMD takes rel16.
+  ASSERT_EQ(DecodeHex("66e90200909090", &d), DecodeStatus::kOk);
+  EXPECT_EQ(d.length, 6);
+  std::vector<uint8_t> b;
+  ASSERT_TRUE(ParseHexBytes("66e90200909090", &b));
+  ASSERT_EQ(Decode(b.data(), b.size(), &d, /*amd_branch_opsize=*/true), DecodeStatus::kOk);
+  EXPECT_EQ(d.length, 4);
+  EXPECT_EQ(d.opsize, 2);
   // xchg r8, rax via REX.B 90.
   ASSERT_EQ(DecodeHex("4990", &d), DecodeStatus::kOk);
   EXPECT_EQ(d.opreg, 8);

@@ -7,35 +7,45 @@ namespace {
 
 using namespace isa;
 
+// A 16-bit near branch (66 on AMD, see Decode) truncates the target to 16
+// bits.
+uint64_t Target(const DecodedInsn& d, uint64_t t) { return d.opsize == 2 ? t & 0xffff : t; }
+
 void Jcc(Cpu& c, const DecodedInsn& d) {
-  if (c.Cond(d.cond)) c.Jump(c.next_rip + d.imm);
+  if (c.Cond(d.cond)) c.Jump(Target(d, c.next_rip + d.imm));
 }
-void JmpRel(Cpu& c, const DecodedInsn& d) { c.Jump(c.next_rip + d.imm); }
-void JmpInd(Cpu& c, const DecodedInsn& d) { c.Jump(c.Read(c.ELoc(d, 8))); }
+void JmpRel(Cpu& c, const DecodedInsn& d) { c.Jump(Target(d, c.next_rip + d.imm)); }
+void JmpInd(Cpu& c, const DecodedInsn& d) { c.Jump(c.Read(c.ELoc(d, d.opsize == 2 ? 2 : 8))); }
 
 // A call checks its push first (#PF/#SS on the stack win over the #GP of a
 // non-canonical target). With a non-canonical target, Intel stores the
 // return address before the #GP (shared samples, call r11), AMD Zen does
 // not (native); rsp is unchanged on both.
-void Call(Cpu& c, uint64_t target) {
+void Call(Cpu& c, uint64_t target, int size) {
   uint64_t ret = c.next_rip;
-  uint64_t slot = c.Linear(c.s.gpr[kRsp] - 8, true);
-  c.mem.Check(slot, 8, Access::kWrite, true);
+  uint64_t slot = c.Linear(c.s.gpr[kRsp] - size, true);
+  c.mem.Check(slot, size, Access::kWrite, true);
   bool canonical = static_cast<uint64_t>(static_cast<int64_t>(target << 16) >> 16) == target;
   if (!canonical) {
-    if (c.vendor == Vendor::kIntel) c.WriteMem(slot, ret, 8, true);
+    if (c.vendor == Vendor::kIntel) c.WriteMem(slot, ret, size, true);
     FaultCode(kVecGP, 0);
   }
-  c.Push(ret, 8);
+  c.Push(ret, size);
   c.Jump(target);
 }
-void CallRel(Cpu& c, const DecodedInsn& d) { Call(c, c.next_rip + d.imm); }
-void CallInd(Cpu& c, const DecodedInsn& d) { Call(c, c.Read(c.ELoc(d, 8))); }
+void CallRel(Cpu& c, const DecodedInsn& d) {
+  Call(c, Target(d, c.next_rip + d.imm), d.opsize == 2 ? 2 : 8);
+}
+void CallInd(Cpu& c, const DecodedInsn& d) {
+  int size = d.opsize == 2 ? 2 : 8;
+  Call(c, c.Read(c.ELoc(d, size)), size);
+}
 
 void Ret(Cpu& c, const DecodedInsn& d) {
-  uint64_t target = c.PeekStack(8);
+  int size = d.opsize == 2 ? 2 : 8;
+  uint64_t target = c.PeekStack(size);
   c.Jump(target);
-  c.s.gpr[kRsp] += 8 + (d.id == InsnId::RET_Iw ? (d.imm & 0xffff) : 0);
+  c.s.gpr[kRsp] += size + (d.id == InsnId::RET_Iw ? (d.imm & 0xffff) : 0);
 }
 
 void Loop(Cpu& c, const DecodedInsn& d) {

@@ -279,7 +279,7 @@ const DecodedInsn& Cpu::FetchDecode(uint64_t rip) {
     ++n;
   }
   DecodedInsn d;
-  switch (Decode(buf, n, &d)) {
+  switch (Decode(buf, n, &d, vendor == Vendor::kAmd)) {
     case DecodeStatus::kOk:
       break;
     case DecodeStatus::kInvalid:

@@ -168,7 +168,8 @@ int ImmBytes(Opnd o, const DecodedInsn& d) {
 
 }  // namespace
 
-DecodeStatus Decode(const uint8_t* bytes, size_t available, DecodedInsn* out) {
+DecodeStatus Decode(const uint8_t* bytes, size_t available, DecodedInsn* out,
+                    bool amd_branch_opsize) {
   DecodedInsn d;
   Cursor c(bytes, available);
   auto fail = [&](DecodeStatus s) {
@@ -349,6 +350,9 @@ DecodeStatus Decode(const uint8_t* bytes, size_t available, DecodedInsn* out) {
     d.opsize = 2;
   } else {
     d.opsize = 4;
+  }
+  if (amd_branch_opsize && form->Has(F64) && form->Has(BRANCH) && d.opsize_prefix && !rex_w) {
+    d.opsize = 2;
   }
   d.opreg = static_cast<uint8_t>((b & 7) | (rex_b << 3));
   d.cond = b & 15;

@@ -72,6 +72,10 @@ struct DecodedInsn {
 
 inline constexpr int8_t kRipBase = 16;
 
-DecodeStatus Decode(const uint8_t* bytes, size_t available, DecodedInsn* insn);
+// `amd_branch_opsize`: AMD CPUs honour 66 on near branches in 64-bit mode
+// (16-bit operand size: rel16, IP truncated to 16 bits, 2-byte return
+// addresses); Intel CPUs and Zydis ignore it. Off by default.
+DecodeStatus Decode(const uint8_t* bytes, size_t available, DecodedInsn* insn,
+                    bool amd_branch_opsize = false);
 
 }  // namespace cpudiff
