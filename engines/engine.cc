@@ -8,6 +8,7 @@
 #include <string>
 #include <utility>
 
+#include "engines/emulator/emulator_engine.h"
 #include "engines/native/native_engine.h"
 #include "engines/qemu/qemu_engine.h"
 #include "engines/unicorn/unicorn_engine.h"
@@ -31,7 +32,8 @@ std::unique_ptr<Engine> CannotCreate(const EngineOptions&) {
 }
 
 const EngineDesc kEngines[] = {
-    {"emulator", EngineKind::kEmulation, "in-house x86-64 interpreter", NotBuiltYet, CannotCreate},
+    {"emulator", EngineKind::kEmulation, "in-house x86-64 interpreter", ProbeEmulator,
+     CreateEmulatorEngine},
     {"translator", EngineKind::kTranslation, "in-house dynamic binary translator", NotBuiltYet,
      CannotCreate},
     {"kvm", EngineKind::kVirtualization, "KVM guest, test code at CPL3", ProbeKvmHost,

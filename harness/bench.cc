@@ -57,6 +57,50 @@ double Measure(Engine& engine, const std::vector<TestCase>& cases, size_t batch_
   return secs > 0 ? static_cast<double>(ptrs.size()) / secs : 0;
 }
 
+// A long integer loop: mov ecx, N; l: add rax, rcx; xor rdx, rax; dec ecx;
+// jnz l (then the appended hlt).
+constexpr uint32_t kLoopIterations = 5'000'000;
+constexpr uint64_t kLoopInstructions = 1 + 4ull * kLoopIterations;
+
+double MeasureLoopMips(const EngineDesc& desc) {
+  TestCase tc;
+  tc.generator = "loop";
+  tc.mem = SmallLayout();
+  tc.init.rip = tc.code_addr;
+  tc.init.gpr[kRsp] = kDefaultStackAddr + kPageSize - 16;
+  tc.code = {0xb9,
+             static_cast<uint8_t>(kLoopIterations),
+             static_cast<uint8_t>(kLoopIterations >> 8),
+             static_cast<uint8_t>(kLoopIterations >> 16),
+             static_cast<uint8_t>(kLoopIterations >> 24),
+             0x48,
+             0x01,
+             0xc8,
+             0x48,
+             0x31,
+             0xc2,
+             0xff,
+             0xc9,
+             0x75,
+             0xf6};
+  EngineOptions o;
+  o.timeout_ms = 60000;
+  o.max_instructions = 2 * kLoopInstructions;
+  std::unique_ptr<Engine> engine;
+  try {
+    engine = desc.create(o);
+  } catch (const std::exception&) {
+    return 0;
+  }
+  const TestCase* p = &tc;
+  RunResult r;
+  auto t0 = std::chrono::steady_clock::now();
+  engine->Run(std::span(&p, 1), std::span(&r, 1));
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (r.outcome.kind != OutcomeKind::kHalt || secs <= 0) return 0;
+  return static_cast<double>(kLoopInstructions) / secs / 1e6;
+}
+
 }  // namespace
 
 int RunBench(const BenchOptions& opts, std::ostream& out, std::ostream& err) {
@@ -129,7 +173,8 @@ int RunBench(const BenchOptions& opts, std::ostream& out, std::ostream& err) {
     std::snprintf(line, sizeof line, " %14s", (w.name + " c/s").c_str());
     out << line;
   }
-  out << "\n";
+  std::snprintf(line, sizeof line, " %14s", "loop MIPS");
+  out << line << "\n";
   std::map<std::string, double> native_rate;
   for (const SelectedEngine& s : selected) {
     std::unique_ptr<Engine> engine;
@@ -154,13 +199,22 @@ int RunBench(const BenchOptions& opts, std::ostream& out, std::ostream& err) {
       ej["workloads"][w.name] = wj;
       if (s.desc->name == "native") native_rate[w.name] = rate;
     }
-    out << "\n";
+    double mips = MeasureLoopMips(*s.desc);
+    if (mips > 0) {
+      std::snprintf(line, sizeof line, " %14.0f", mips);
+    } else {
+      std::snprintf(line, sizeof line, " %14s", "-");
+    }
+    out << line << "\n";
+    ej["loop_mips"] = mips;
     json["engines"][std::string(s.desc->name)] = ej;
   }
   for (const Workload& w : workloads) {
     json["workloads"][w.name] = w.description;
     out << "  " << w.name << ": " << w.description << "\n";
   }
+  out << "  loop MIPS: one case running a 4-instruction integer loop " << kLoopIterations
+      << " times (millions of instructions per second; - when the engine did not halt)\n";
   if (!native_rate.empty()) {
     out << "ratios to native (same run):";
     for (const SelectedEngine& s : selected) {

@@ -1,0 +1,348 @@
+#include "engines/emulator/cpu.h"
+
+#include <algorithm>
+
+namespace cpudiff::emu {
+
+void Fault(uint8_t vector) { throw GuestFault{vector}; }
+void FaultCode(uint8_t vector, uint64_t code) { throw GuestFault{vector, true, code}; }
+void Unsupported(std::string reason) {
+  throw GuestStop{GuestStop::kUnsupported, std::move(reason)};
+}
+
+namespace {
+
+// #PF error-code bits.
+constexpr uint64_t kPfPresent = 1, kPfWrite = 2, kPfUser = 4, kPfFetch = 16;
+constexpr uint64_t kLinuxProtectionFaultStart = 0x7ffffffff000ull;
+
+bool Canonical(uint64_t a) {
+  return static_cast<uint64_t>(static_cast<int64_t>(a << 16) >> 16) == a;
+}
+
+}  // namespace
+
+// ---- memory -------------------------------------------------------------------
+
+namespace {
+
+// Region i of a case: the code region first, then tc.mem.
+void RegionShape(const TestCase& tc, size_t i, uint64_t* addr, uint64_t* size, uint8_t* perm,
+                 const std::vector<uint8_t>** data, std::vector<uint8_t>* code_buf) {
+  if (i == 0) {
+    *addr = tc.code_addr;
+    *size = PageCeil(tc.code.size() + 1);
+    *perm = kPermR | kPermX;
+    code_buf->assign(tc.code.begin(), tc.code.end());
+    code_buf->push_back(kHltByte);
+    *data = code_buf;
+    return;
+  }
+  const MemRegion& m = tc.mem[i - 1];
+  *addr = m.addr;
+  *size = m.size;
+  *perm = m.perm;
+  *data = &m.data;
+}
+
+}  // namespace
+
+void Memory::Reset(const TestCase& tc) {
+  size_t n = tc.mem.size() + 1;
+  bool same_layout = regions_.size() == n;
+  std::vector<uint8_t> code_buf;
+  for (size_t i = 0; i < n && same_layout; ++i) {
+    uint64_t addr, size;
+    uint8_t perm;
+    const std::vector<uint8_t>* data;
+    RegionShape(tc, i, &addr, &size, &perm, &data, &code_buf);
+    same_layout = regions_[i].addr == addr && regions_[i].size == size && regions_[i].perm == perm;
+  }
+  if (!same_layout) regions_.assign(n, Region{});
+  for (size_t i = 0; i < n; ++i) {
+    Region& r = regions_[i];
+    const std::vector<uint8_t>* data;
+    RegionShape(tc, i, &r.addr, &r.size, &r.perm, &data, &code_buf);
+    if (!same_layout) {
+      r.bytes.assign(r.size, 0);
+      r.dirty.assign(r.size / kPageSize, 0);
+    } else {
+      // Clear what the last case wrote or loaded, then load this case's data.
+      size_t pages = r.dirty.size();
+      size_t data_pages = (r.data_len + kPageSize - 1) / kPageSize;
+      for (size_t p = 0; p < pages; ++p) {
+        if (r.dirty[p] || p < data_pages) {
+          std::memset(r.bytes.data() + p * kPageSize, 0, kPageSize);
+          r.dirty[p] = 0;
+        }
+      }
+    }
+    std::copy(data->begin(), data->end(), r.bytes.begin());
+    r.data_len = data->size();
+  }
+  last_ = nullptr;
+  code_written_ = false;
+}
+
+void Memory::ChangedPages(const TestCase& tc, std::vector<PageImage>* pages) const {
+  pages->clear();
+  for (size_t i = 0; i < tc.mem.size(); ++i) {
+    const MemRegion& m = tc.mem[i];
+    const Region& r = regions_[i + 1];
+    if (!(m.perm & kPermW)) continue;
+    for (size_t p = 0; p < r.dirty.size(); ++p) {
+      if (!r.dirty[p]) continue;
+      const uint8_t* now = r.bytes.data() + p * kPageSize;
+      // Compare with the initial contents: the case's data, then zeros.
+      size_t off = p * kPageSize;
+      size_t from_data = off < m.data.size() ? std::min<size_t>(kPageSize, m.data.size() - off) : 0;
+      bool same = from_data == 0 || std::memcmp(now, m.data.data() + off, from_data) == 0;
+      for (size_t k = from_data; k < kPageSize && same; k += 8) {
+        uint64_t w;
+        std::memcpy(&w, now + k, 8);
+        same = w == 0;
+      }
+      if (same) continue;
+      PageImage& img = pages->emplace_back();
+      img.addr = m.addr + p * kPageSize;
+      std::memcpy(img.bytes.data(), now, kPageSize);
+    }
+  }
+  std::sort(pages->begin(), pages->end(),
+            [](const PageImage& a, const PageImage& b) { return a.addr < b.addr; });
+}
+
+void Memory::Check(uint64_t addr, size_t size, Access kind, bool stack) {
+  (void)stack;
+  // Walk by remaining length, not by end address: the range may wrap.
+  uint64_t a = addr, left = size;
+  while (left != 0) {
+    Region* r = Find(a);
+    uint64_t code =
+        kPfUser | (kind == Access::kWrite ? kPfWrite : 0) | (kind == Access::kFetch ? kPfFetch : 0);
+    // Linux reports user faults at or above the top user page as protection
+    // faults (PLATFORM-NOTES.md); that is what a user-mode case observes.
+    if (a >= kLinuxProtectionFaultStart) code |= kPfPresent;
+    if (r == nullptr) throw GuestFault{kVecPF, true, code, true, a};
+    bool ok = kind == Access::kWrite   ? (r->perm & kPermW) != 0
+              : kind == Access::kFetch ? (r->perm & kPermX) != 0
+                                       : (r->perm & kPermR) != 0;
+    if (!ok) throw GuestFault{kVecPF, true, code | kPfPresent, true, a};
+    uint64_t in_region = r->addr + r->size - a;
+    uint64_t step = std::min(left, in_region);
+    a += step;
+    left -= step;
+  }
+  // Alignment checking (CR0.AM is set by Linux; RFLAGS.AC enables it at CPL3).
+  if (ac_check && kind != Access::kFetch && (size == 2 || size == 4 || size == 8) &&
+      (addr & (size - 1)) != 0) {
+    FaultCode(kVecAC, 0);
+  }
+}
+
+void Memory::Read(uint64_t addr, void* out, size_t size, bool stack) {
+  Region* r = Find(addr);
+  if (r != nullptr && addr - r->addr + size <= r->size && !ac_check) {
+    std::memcpy(out, r->bytes.data() + (addr - r->addr), size);
+    return;
+  }
+  Check(addr, size, Access::kRead, stack);
+  auto* o = static_cast<uint8_t*>(out);
+  for (size_t i = 0; i < size; ++i) o[i] = *Ptr(addr + i);
+}
+
+void Memory::Write(uint64_t addr, const void* in, size_t size, bool stack) {
+  Region* r = Find(addr);
+  if (r != nullptr && addr - r->addr + size <= r->size && (r->perm & kPermW) && !ac_check) {
+    std::memcpy(r->bytes.data() + (addr - r->addr), in, size);
+    MarkDirty(r, addr, size);
+    if (r->perm & kPermX) code_written_ = true;
+    return;
+  }
+  Check(addr, size, Access::kWrite, stack);
+  auto* p = static_cast<const uint8_t*>(in);
+  for (size_t i = 0; i < size; ++i) {
+    *Ptr(addr + i) = p[i];
+    Region* ri = Find(addr + i);
+    MarkDirty(ri, addr + i, 1);
+    if (ri->perm & kPermX) code_written_ = true;
+  }
+}
+
+// ---- addressing -----------------------------------------------------------------
+
+uint64_t Cpu::Linear(uint64_t a, bool stack) const {
+  if (!Canonical(a)) FaultCode(stack ? kVecSS : kVecGP, 0);
+  return a;
+}
+
+uint64_t Cpu::EffAddr(const DecodedInsn& d, bool* stack) {
+  uint64_t a = static_cast<uint64_t>(d.disp);
+  if (d.base == kRipBase) {
+    a += next_rip;
+  } else if (d.base >= 0) {
+    a += s.gpr[d.base];
+  }
+  if (d.index >= 0) a += s.gpr[d.index] * d.scale;
+  if (d.addrsize == 4) a &= 0xffffffffull;
+  bool ss =
+      d.seg == SegPrefix::kSs || (d.seg == SegPrefix::kNone && (d.base == kRsp || d.base == kRbp));
+  if (d.seg == SegPrefix::kFs) a += s.fs_base;
+  if (d.seg == SegPrefix::kGs) a += s.gs_base;
+  if (stack != nullptr) *stack = ss;
+  return Linear(a, ss);
+}
+
+// ---- stack ----------------------------------------------------------------------
+
+void Cpu::Push(uint64_t v, int size) {
+  uint64_t a = Linear(s.gpr[kRsp] - size, true);
+  mem.Write(a, &v, size, true);
+  s.gpr[kRsp] -= size;
+}
+
+uint64_t Cpu::Pop(int size) {
+  uint64_t v = PeekStack(size);
+  s.gpr[kRsp] += size;
+  return v;
+}
+
+uint64_t Cpu::PeekStack(int size, uint64_t offset) {
+  uint64_t a = Linear(s.gpr[kRsp] + offset, true);
+  uint64_t v = 0;
+  mem.Read(a, &v, size, true);
+  return v;
+}
+
+bool Cpu::Cond(int cc) const {
+  bool r;
+  switch (cc >> 1) {
+    case 0:
+      r = Flag(kFlagOF);
+      break;
+    case 1:
+      r = Flag(kFlagCF);
+      break;
+    case 2:
+      r = Flag(kFlagZF);
+      break;
+    case 3:
+      r = Flag(kFlagCF) || Flag(kFlagZF);
+      break;
+    case 4:
+      r = Flag(kFlagSF);
+      break;
+    case 5:
+      r = Flag(kFlagPF);
+      break;
+    case 6:
+      r = Flag(kFlagSF) != Flag(kFlagOF);
+      break;
+    default:
+      r = Flag(kFlagZF) || (Flag(kFlagSF) != Flag(kFlagOF));
+      break;
+  }
+  return (cc & 1) ? !r : r;
+}
+
+// ---- run --------------------------------------------------------------------------
+
+const HandlerTable& Handlers() {
+  static const HandlerTable table = [] {
+    HandlerTable t;
+    RegisterArith(t);
+    RegisterLogic(t);
+    RegisterShift(t);
+    RegisterBitops(t);
+    RegisterMove(t);
+    RegisterString(t);
+    RegisterStack(t);
+    RegisterControl(t);
+    RegisterSseInt(t);
+    RegisterSseFp(t);
+    RegisterSseExt(t);
+    return t;
+  }();
+  return table;
+}
+
+const DecodedInsn& Cpu::FetchDecode(uint64_t rip) {
+  CacheEntry& e = cache_[rip & (kCacheSize - 1)];
+  if (e.gen == cache_gen_ && e.rip == rip) return e.insn;
+  if (!Canonical(rip)) FaultCode(kVecGP, 0);
+  uint8_t buf[15];
+  size_t n = 0;
+  while (n < sizeof buf) {
+    Memory::Region* r = mem.Find(rip + n);
+    if (r == nullptr || !(r->perm & kPermX)) break;
+    buf[n] = r->bytes[rip + n - r->addr];
+    ++n;
+  }
+  DecodedInsn d;
+  switch (Decode(buf, n, &d, vendor == Vendor::kAmd)) {
+    case DecodeStatus::kOk:
+      break;
+    case DecodeStatus::kInvalid:
+      Fault(kVecUD);
+    case DecodeStatus::kTooLong:
+      FaultCode(kVecGP, 0);
+    case DecodeStatus::kNeedMore: {
+      uint64_t a = rip + n;
+      Memory::Region* r = mem.Find(a);
+      bool p = r != nullptr || a >= kLinuxProtectionFaultStart;
+      throw GuestFault{kVecPF, true, kPfUser | kPfFetch | (p ? kPfPresent : 0), true, a};
+    }
+    case DecodeStatus::kUnknown:
+      Unsupported("AVX/AVX-512 instructions are not modelled");
+  }
+  e.rip = rip;
+  e.gen = cache_gen_;
+  e.insn = d;
+  return e.insn;
+}
+
+Outcome Cpu::Run(uint64_t budget) {
+  ++cache_gen_;
+  const HandlerTable& table = Handlers();
+  for (uint64_t n = 0; n < budget; ++n) {
+    uint64_t rip = s.rip;
+    try {
+      const DecodedInsn& d = FetchDecode(rip);
+      next_rip = rip + d.length;
+      Handler h = table.h[static_cast<int>(d.id)];
+      if (h == nullptr) {
+        const IsaForm& f = d.form();
+        if (f.Has(isa::UD)) Fault(kVecUD);
+        if (f.Has(isa::PRIV)) FaultCode(kVecGP, 0);
+        if (f.Has(isa::NONDET)) {
+          Unsupported(std::string(f.mnemonic) + " is not deterministic");
+        }
+        Unsupported("emulator does not implement " + std::string(f.name));
+      }
+      mem.ac_check = Flag(kFlagAC);
+      h(*this, d);
+      s.rip = next_rip;
+      if (mem.TakeCodeWritten()) ++cache_gen_;
+    } catch (const GuestFault& f) {
+      Outcome o = Outcome::Fault(f.vector);
+      if (f.vector == kVecPF) {
+        o = Outcome::PageFault(f.code, f.addr);
+      } else if (f.has_code || VectorHasErrorCode(f.vector)) {
+        o = Outcome::FaultWithCode(f.vector, f.code);
+      }
+      return o;
+    } catch (const GuestStop& st) {
+      switch (st.kind) {
+        case GuestStop::kHalt:
+          return Outcome::Halt();
+        case GuestStop::kSyscall:
+          return Outcome::Syscall();
+        case GuestStop::kUnsupported:
+          return Outcome::Unsupported(st.reason);
+      }
+    }
+  }
+  return Outcome::Timeout("instruction budget exhausted");
+}
+
+}  // namespace cpudiff::emu
