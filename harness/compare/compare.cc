@@ -234,6 +234,10 @@ struct Effects {
   uint64_t target = 0;
 
   uint32_t FlagsWritten() const { return flags_modified | flags_const | flags_undef; }
+  // The flags the instruction's form can write, also when this instance
+  // writes none (a shift by 0): a flag that differs after such a shift is
+  // blamed on it, since an engine that wrote the flag there is the cause.
+  uint32_t flags_listed = 0;
 };
 
 bool IsZeroIdiom(const ZydisDecodedInstruction& in, const ZydisDecodedOperand* ops) {
@@ -279,6 +283,7 @@ Effects ComputeEffects(uint64_t addr, const ZydisDecodedInstruction& in,
     e.flags_undef = in.cpu_flags->undefined & kTrackedFlags;
     e.flags_modified &= ~(e.flags_const | e.flags_undef);
   }
+  e.flags_listed = e.FlagsWritten();
   switch (in.mnemonic) {
     case ZYDIS_MNEMONIC_SHL:
     case ZYDIS_MNEMONIC_SHR:
@@ -708,7 +713,7 @@ void Attribute(const Attributor& at, uint64_t outcome_rip, Mismatch* m) {
       for (const FlagName& f : kFlagNames) {
         if (m->field == std::string("rflags.") + f.name) bit = f.bit;
       }
-      at.LastWriter([bit](const Effects& e) { return (e.FlagsWritten() & bit) != 0; }, m);
+      at.LastWriter([bit](const Effects& e) { return (e.flags_listed & bit) != 0; }, m);
       break;
     }
     case FieldKind::kMxcsr:
