@@ -5,6 +5,7 @@
 #include "engines/emulator/emulator_engine.h"
 #include "engines/native/native_engine.h"
 #include "engines/qemu/qemu_engine.h"
+#include "engines/translator/translator_engine.h"
 #include "engines/unicorn/unicorn_engine.h"
 
 namespace cpudiff {
@@ -18,8 +19,8 @@ std::unique_ptr<Engine> CannotCreate(const EngineOptions&) {
 constexpr EngineDesc kEngines[] = {
     {"emulator", EngineKind::kEmulation, "in-house x86-64 interpreter", ProbeEmulator,
      CreateEmulatorEngine},
-    {"translator", EngineKind::kTranslation, "in-house dynamic binary translator", NotBuiltYet,
-     CannotCreate},
+    {"translator", EngineKind::kTranslation, "in-house dynamic binary translator", ProbeTranslator,
+     CreateTranslatorEngine},
     {"kvm", EngineKind::kVirtualization, "KVM guest, test code at CPL3", NotBuiltYet,
      CannotCreate},
     {"native", EngineKind::kNative, "host CPU, sandboxed child process", ProbeNative,

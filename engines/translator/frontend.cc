@@ -1,0 +1,630 @@
+#include "engines/translator/frontend.h"
+
+#include <array>
+#include <string>
+
+#include "engines/emulator/operands.h"
+#include "engines/emulator/step.h"
+
+namespace cpudiff::jit {
+namespace {
+
+using ir::Op;
+using ir::Value;
+using namespace isa;
+
+// How the frontend lifts a form (kInterpret: not lifted).
+enum class Kind : uint8_t {
+  kInterpret,
+  kAlu,
+  kTest,
+  kInc,
+  kDec,
+  kNeg,
+  kNot,
+  kMov,
+  kMovExt,
+  kLea,
+  kPush,
+  kPop,
+  kJcc,
+  kJmp,
+  kCall,
+  kRet,
+  kNop,
+  kHlt,
+  kCmov,
+  kSetcc,
+  kClc,
+  kStc,
+  kCmc,
+  kSseMov,
+  kSseLogic,
+  kSseAdd,
+  kSseSub,
+  kSseCmpEq,
+};
+
+enum AluOp : uint8_t { kAdd, kOr, kAdc, kSbb, kAnd, kSub, kXor, kCmp };
+
+struct LiftInfo {
+  Kind kind = Kind::kInterpret;
+  uint8_t alu = 0;  // AluOp, SSE logic op or lane size
+};
+
+// Register, immediate and r/m operand forms the generic operand access
+// handles (moffs, string and segment forms are interpreted).
+bool PlainOperand(Opnd o) {
+  switch (o) {
+    case NA:
+    case Eb:
+    case Ew:
+    case Ed:
+    case Eq:
+    case Ev:
+    case Ey:
+    case Gb:
+    case Gw:
+    case Gd:
+    case Gq:
+    case Gv:
+    case Gy:
+    case Ib:
+    case Ibs:
+    case Iw:
+    case Iz:
+    case Iv:
+    case ONE:
+    case AL:
+    case RAX:
+    case Zb:
+    case Zv:
+    case Zq:
+      return true;
+    default:
+      return false;
+  }
+}
+
+bool PlainForm(const IsaForm& f) {
+  for (Opnd o : f.operands) {
+    if (!PlainOperand(o)) return false;
+  }
+  return true;
+}
+
+// The lift table, indexed by InsnId, built from the ISA table's mnemonics
+// and operand forms.
+const std::array<LiftInfo, kNumInsnIds>& LiftTable() {
+  static const std::array<LiftInfo, kNumInsnIds> table = [] {
+    std::array<LiftInfo, kNumInsnIds> t{};
+    static constexpr std::string_view kAluNames[] = {"add", "or",  "adc", "sbb",
+                                                     "and", "sub", "xor", "cmp"};
+    for (const IsaForm& f : IsaForms()) {
+      LiftInfo& li = t[static_cast<int>(f.id)];
+      if (f.enc != LEG || f.Has(UD | PRIV | NONDET | SEG | TRAP | NO64)) continue;
+      std::string_view m = f.mnemonic;
+      bool plain = PlainForm(f);
+      for (int i = 0; i < 8; ++i) {
+        if (m == kAluNames[i] && plain) li = {Kind::kAlu, static_cast<uint8_t>(i)};
+      }
+      if (m == "test" && plain) li.kind = Kind::kTest;
+      if (m == "inc" && plain) li.kind = Kind::kInc;
+      if (m == "dec" && plain) li.kind = Kind::kDec;
+      if (m == "neg" && plain) li.kind = Kind::kNeg;
+      if (m == "not" && plain) li.kind = Kind::kNot;
+      if (m == "mov" && plain && f.map == MAP1) li.kind = Kind::kMov;
+      if ((m == "movzx" || m == "movsx" || m == "movsxd") && plain) li.kind = Kind::kMovExt;
+    }
+    auto set = [&](InsnId id, Kind k, uint8_t alu = 0) { t[static_cast<int>(id)] = {k, alu}; };
+    set(InsnId::LEA_GvM, Kind::kLea);
+    set(InsnId::PUSH_Zq, Kind::kPush);
+    set(InsnId::PUSH_Iz, Kind::kPush);
+    set(InsnId::PUSH_Ibs, Kind::kPush);
+    set(InsnId::POP_Zq, Kind::kPop);
+    set(InsnId::JCC_Jb, Kind::kJcc);
+    set(InsnId::JCC_Jz, Kind::kJcc);
+    set(InsnId::JMP_Jb, Kind::kJmp);
+    set(InsnId::JMP_Jz, Kind::kJmp);
+    set(InsnId::CALL_Jz, Kind::kCall);
+    set(InsnId::RET, Kind::kRet);
+    set(InsnId::HLT, Kind::kHlt);
+    set(InsnId::CMOVCC_GvEv, Kind::kCmov);
+    set(InsnId::SETCC_Eb, Kind::kSetcc);
+    set(InsnId::CLC, Kind::kClc);
+    set(InsnId::STC, Kind::kStc);
+    set(InsnId::CMC, Kind::kCmc);
+    for (InsnId id :
+         {InsnId::PAUSE, InsnId::NOP_Ev, InsnId::NOP_18, InsnId::NOP_19, InsnId::NOP_1A,
+          InsnId::NOP_1B, InsnId::NOP_1C, InsnId::NOP_1D, InsnId::NOP_1E, InsnId::PREFETCHNTA,
+          InsnId::PREFETCHT0, InsnId::PREFETCHT1, InsnId::PREFETCHT2, InsnId::PREFETCH_0D,
+          InsnId::LFENCE, InsnId::MFENCE, InsnId::SFENCE}) {
+      set(id, Kind::kNop);
+    }
+    return t;
+  }();
+  return table;
+}
+
+uint64_t SizeMask(int size) { return size == 8 ? ~0ull : (1ull << (size * 8)) - 1; }
+
+// An operand location: a register (AH..BH with high8) or memory.
+struct Loc {
+  bool mem = false;
+  uint8_t reg = 0;
+  bool high8 = false;
+  int size = 8;
+  Value addr = ir::kNoValue;
+  uint64_t mem_flags = 0;  // kMemStack
+};
+
+class Lifter {
+ public:
+  Lifter(ir::Block& b, const DecodedInsn& d, uint64_t rip)
+      : b_(b), d_(d), rip_(rip), next_(rip + d.length) {}
+
+  // Lifts the instruction; returns true when it ends the block.
+  bool Lift(const LiftInfo& li);
+
+ private:
+  Value C(uint64_t v) { return b_.Emit(Op::Const, ir::kNoValue, ir::kNoValue, ir::kNoValue, v); }
+  Value C1(bool v) { return b_.Emit(Op::Const1, ir::kNoValue, ir::kNoValue, ir::kNoValue, v); }
+  Value E(Op op, Value a = ir::kNoValue, Value b = ir::kNoValue, Value c = ir::kNoValue,
+          uint64_t imm = 0) {
+    return b_.Emit(op, a, b, c, imm);
+  }
+
+  Value GetGpr(int reg, int size, bool high8 = false) {
+    Value full = E(Op::GetReg, ir::kNoValue, ir::kNoValue, ir::kNoValue, reg);
+    if (high8) return E(Op::ZeroExt, E(Op::Shr, full, C(8)), ir::kNoValue, ir::kNoValue, 1);
+    if (size == 8) return full;
+    return E(Op::ZeroExt, full, ir::kNoValue, ir::kNoValue, size);
+  }
+  void SetGpr(int reg, int size, Value v, bool high8 = false) {
+    Value nv;
+    if (size == 8 && !high8) {
+      nv = v;
+    } else if (size == 4 && !high8) {
+      nv = E(Op::ZeroExt, v, ir::kNoValue, ir::kNoValue, 4);
+    } else {
+      uint64_t mask = high8 ? 0xff00 : SizeMask(size);
+      Value full = E(Op::GetReg, ir::kNoValue, ir::kNoValue, ir::kNoValue, reg);
+      Value part = high8 ? E(Op::Shl, v, C(8)) : v;
+      nv = E(Op::Or, E(Op::And, full, C(~mask)), E(Op::And, part, C(mask)));
+    }
+    E(Op::SetReg, nv, ir::kNoValue, ir::kNoValue, reg);
+  }
+  void SetFlag(uint64_t flag_bit_mask, Value v) {
+    E(Op::SetFlag, v, ir::kNoValue, ir::kNoValue, __builtin_ctzll(flag_bit_mask));
+  }
+  Value GetFlag(uint64_t flag_bit_mask) {
+    return E(Op::GetFlag, ir::kNoValue, ir::kNoValue, ir::kNoValue, __builtin_ctzll(flag_bit_mask));
+  }
+
+  Loc RegLoc(int r, int size) const {
+    Loc l;
+    l.size = size;
+    if (size == 1 && !d_.has_rex && r >= 4 && r < 8) {
+      l.reg = static_cast<uint8_t>(r - 4);
+      l.high8 = true;
+    } else {
+      l.reg = static_cast<uint8_t>(r);
+    }
+    return l;
+  }
+  // Effective address of the ModRM memory operand, segment base added.
+  Value EffAddr(uint64_t* mem_flags) {
+    Value a;
+    if (d_.base == kRipBase) {
+      a = C(next_ + static_cast<uint64_t>(d_.disp));
+    } else {
+      a = C(static_cast<uint64_t>(d_.disp));
+      if (d_.base >= 0) a = E(Op::Add, GetGpr(d_.base, 8), a);
+    }
+    if (d_.index >= 0) {
+      a = E(Op::Add, a, E(Op::Shl, GetGpr(d_.index, 8), C(__builtin_ctz(d_.scale))));
+    }
+    if (d_.addrsize == 4) a = E(Op::ZeroExt, a, ir::kNoValue, ir::kNoValue, 4);
+    bool ss = d_.seg == SegPrefix::kSs ||
+              (d_.seg == SegPrefix::kNone && (d_.base == kRsp || d_.base == kRbp));
+    if (d_.seg == SegPrefix::kFs) a = E(Op::Add, a, GetGpr(ir::kRegFsBaseIr, 8));
+    if (d_.seg == SegPrefix::kGs) a = E(Op::Add, a, GetGpr(ir::kRegGsBaseIr, 8));
+    *mem_flags = ss ? ir::kMemStack : 0;
+    return a;
+  }
+  Loc ELoc(int size) {
+    if (d_.mod == 3) return RegLoc(d_.rm, size);
+    Loc l;
+    l.mem = true;
+    l.size = size;
+    l.addr = EffAddr(&l.mem_flags);
+    return l;
+  }
+  Loc OpLoc(Opnd o) {
+    int size = emu::OpSize(o, d_);
+    switch (o) {
+      case Gb:
+      case Gw:
+      case Gd:
+      case Gq:
+      case Gv:
+      case Gy:
+        return RegLoc(d_.reg, size);
+      case AL:
+      case RAX:
+        return RegLoc(kRax, size);
+      case Zb:
+      case Zv:
+      case Zq:
+        return RegLoc(d_.opreg, size);
+      default:
+        return ELoc(size);
+    }
+  }
+  Value Read(const Loc& l, bool for_write = false) {
+    if (!l.mem) return GetGpr(l.reg, l.size, l.high8);
+    return E(Op::Load, l.addr, ir::kNoValue, ir::kNoValue,
+             l.size | l.mem_flags | (for_write ? ir::kMemWrite : 0));
+  }
+  void Write(const Loc& l, Value v) {
+    if (!l.mem) {
+      SetGpr(l.reg, l.size, v, l.high8);
+      return;
+    }
+    E(Op::Store, l.addr, v, ir::kNoValue, l.size | l.mem_flags);
+    wrote_memory_ = true;
+  }
+  Value Src(Opnd o, int size) {
+    if (o == ONE) return C(1);
+    if (emu::IsImm(o)) return C(d_.imm & SizeMask(size));
+    return Read(OpLoc(o));
+  }
+
+  // ZF, SF and PF of a result.
+  void SetZsp(Value r, int size) {
+    SetFlag(kFlagZF, E(Op::IsZero, r, ir::kNoValue, ir::kNoValue, size));
+    SetFlag(kFlagSF, E(Op::SignOf, r, ir::kNoValue, ir::kNoValue, size));
+    SetFlag(kFlagPF, E(Op::ParityOf, r));
+  }
+  // The six status flags of an add (sub: is_sub) of a and b giving r.
+  void SetArithFlags(Value a, Value b, Value r, int size, bool is_sub, bool set_cf = true) {
+    if (set_cf) SetFlag(kFlagCF, E(is_sub ? Op::CarrySub : Op::CarryAdd, a, b, r, size));
+    SetFlag(kFlagOF, E(is_sub ? Op::OverflowSub : Op::OverflowAdd, a, b, r, size));
+    SetFlag(kFlagAF, E(Op::AuxCarry, a, b, r));
+    SetZsp(r, size);
+  }
+  void SetLogicFlags(Value r, int size) {
+    // AF is undefined after logic ops; Intel and AMD Zen both clear it.
+    SetFlag(kFlagCF, C1(false));
+    SetFlag(kFlagOF, C1(false));
+    SetFlag(kFlagAF, C1(false));
+    SetZsp(r, size);
+  }
+  // A condition code (the low 4 bits of jcc/setcc/cmovcc).
+  Value Cond(int cc) {
+    Value r;
+    switch (cc >> 1) {
+      case 0:
+        r = GetFlag(kFlagOF);
+        break;
+      case 1:
+        r = GetFlag(kFlagCF);
+        break;
+      case 2:
+        r = GetFlag(kFlagZF);
+        break;
+      case 3:
+        r = E(Op::BoolOr, GetFlag(kFlagCF), GetFlag(kFlagZF));
+        break;
+      case 4:
+        r = GetFlag(kFlagSF);
+        break;
+      case 5:
+        r = GetFlag(kFlagPF);
+        break;
+      case 6:
+        r = E(Op::BoolXor, GetFlag(kFlagSF), GetFlag(kFlagOF));
+        break;
+      default:
+        r = E(Op::BoolOr, GetFlag(kFlagZF), E(Op::BoolXor, GetFlag(kFlagSF), GetFlag(kFlagOF)));
+        break;
+    }
+    return (cc & 1) ? E(Op::BoolNot, r) : r;
+  }
+
+  void Alu(int op);
+  void Push();
+
+  ir::Block& b_;
+  const DecodedInsn& d_;
+  uint64_t rip_, next_;
+  bool wrote_memory_ = false;
+};
+
+void Lifter::Alu(int op) {
+  const IsaForm& f = d_.form();
+  int size = emu::OpSize(f.operands[0], d_);
+  Loc dst = OpLoc(f.operands[0]);
+  Value bv = Src(f.operands[1], size);
+  Value a = Read(dst, op != kCmp);
+  Value r;
+  switch (op) {
+    case kAdd:
+    case kAdc: {
+      r = E(Op::Add, a, bv);
+      if (op == kAdc) r = E(Op::Add, r, E(Op::BoolToU64, GetFlag(kFlagCF)));
+      Write(dst, r);
+      SetArithFlags(a, bv, r, size, false);
+      return;
+    }
+    case kSub:
+    case kSbb:
+    case kCmp: {
+      r = E(Op::Sub, a, bv);
+      if (op == kSbb) r = E(Op::Sub, r, E(Op::BoolToU64, GetFlag(kFlagCF)));
+      if (op != kCmp) Write(dst, r);
+      SetArithFlags(a, bv, r, size, true);
+      return;
+    }
+    case kOr:
+      r = E(Op::Or, a, bv);
+      break;
+    case kAnd:
+      r = E(Op::And, a, bv);
+      break;
+    default:
+      r = E(Op::Xor, a, bv);
+      break;
+  }
+  Write(dst, r);
+  SetLogicFlags(r, size);
+}
+
+void Lifter::Push() {
+  const IsaForm& f = d_.form();
+  int size = d_.opsize;
+  Value v = f.operands[0] == Zq ? GetGpr(d_.opreg, size) : C(d_.imm & SizeMask(size));
+  Value addr = E(Op::Sub, GetGpr(kRsp, 8), C(size));
+  E(Op::Store, addr, v, ir::kNoValue, size | ir::kMemStack);
+  wrote_memory_ = true;
+  SetGpr(kRsp, 8, addr);
+}
+
+bool Lifter::Lift(const LiftInfo& li) {
+  const IsaForm& f = d_.form();
+  bool ends = false;
+  switch (li.kind) {
+    case Kind::kAlu:
+      Alu(li.alu);
+      break;
+    case Kind::kTest: {
+      int size = emu::OpSize(f.operands[0], d_);
+      Value a = Read(OpLoc(f.operands[0]));
+      Value bv = Src(f.operands[1], size);
+      SetLogicFlags(E(Op::And, a, bv), size);
+      break;
+    }
+    case Kind::kInc:
+    case Kind::kDec: {
+      int size = emu::OpSize(f.operands[0], d_);
+      Loc dst = OpLoc(f.operands[0]);
+      Value a = Read(dst, true);
+      Value one = C(1);
+      Value r = E(li.kind == Kind::kInc ? Op::Add : Op::Sub, a, one);
+      Write(dst, r);
+      SetArithFlags(a, one, r, size, li.kind == Kind::kDec, false);
+      break;
+    }
+    case Kind::kNeg: {
+      int size = emu::OpSize(f.operands[0], d_);
+      Loc dst = OpLoc(f.operands[0]);
+      Value a = Read(dst, true);
+      Value zero = C(0);
+      Value r = E(Op::Sub, zero, a);
+      Write(dst, r);
+      SetArithFlags(zero, a, r, size, true);
+      break;
+    }
+    case Kind::kNot: {
+      Loc dst = OpLoc(f.operands[0]);
+      Write(dst, E(Op::Not, Read(dst, true)));
+      break;
+    }
+    case Kind::kMov: {
+      if (d_.id == InsnId::MOV_ZvIv) {
+        SetGpr(d_.opreg, d_.opsize, C(d_.imm & SizeMask(d_.opsize)));
+        break;
+      }
+      int size = emu::OpSize(f.operands[0], d_);
+      Loc dst = OpLoc(f.operands[0]);
+      Write(dst, Src(f.operands[1], size));
+      break;
+    }
+    case Kind::kMovExt: {
+      int from = emu::OpSize(f.operands[1], d_);
+      if (d_.id == InsnId::MOVSXD_GvEd) from = 4;
+      Value v = Read(ELoc(from));
+      if (f.mnemonic != "movzx") v = E(Op::SignExt, v, ir::kNoValue, ir::kNoValue, from);
+      SetGpr(d_.reg, d_.opsize, v);
+      break;
+    }
+    case Kind::kLea: {
+      // The effective address without a segment base, at the address size.
+      Value a = C(static_cast<uint64_t>(d_.disp));
+      if (d_.base == kRipBase) {
+        a = C(next_ + static_cast<uint64_t>(d_.disp));
+      } else if (d_.base >= 0) {
+        a = E(Op::Add, GetGpr(d_.base, 8), a);
+      }
+      if (d_.index >= 0) {
+        a = E(Op::Add, a, E(Op::Shl, GetGpr(d_.index, 8), C(__builtin_ctz(d_.scale))));
+      }
+      if (d_.addrsize == 4) a = E(Op::ZeroExt, a, ir::kNoValue, ir::kNoValue, 4);
+      SetGpr(d_.reg, d_.opsize, a);
+      break;
+    }
+    case Kind::kPush:
+      Push();
+      break;
+    case Kind::kPop: {
+      int size = d_.opsize;
+      Value rsp = GetGpr(kRsp, 8);
+      Value v = E(Op::Load, rsp, ir::kNoValue, ir::kNoValue, size | ir::kMemStack);
+      SetGpr(kRsp, 8, E(Op::Add, rsp, C(size)));
+      SetGpr(d_.opreg, size, v);
+      break;
+    }
+    case Kind::kJcc:
+      b_.Emit(Op::ExitCond, Cond(d_.cond), ir::kNoValue, ir::kNoValue, next_ + d_.imm, next_);
+      ends = true;
+      break;
+    case Kind::kJmp:
+      b_.Emit(Op::ExitJump, ir::kNoValue, ir::kNoValue, ir::kNoValue, next_ + d_.imm);
+      ends = true;
+      break;
+    case Kind::kCall: {
+      Value addr = E(Op::Sub, GetGpr(kRsp, 8), C(8));
+      E(Op::Store, addr, C(next_), ir::kNoValue, 8 | ir::kMemStack);
+      SetGpr(kRsp, 8, addr);
+      E(Op::CheckCodeWrite, ir::kNoValue, ir::kNoValue, ir::kNoValue, next_ + d_.imm);
+      b_.Emit(Op::ExitJump, ir::kNoValue, ir::kNoValue, ir::kNoValue, next_ + d_.imm);
+      return true;
+    }
+    case Kind::kRet: {
+      Value rsp = GetGpr(kRsp, 8);
+      Value target = E(Op::Load, rsp, ir::kNoValue, ir::kNoValue, 8 | ir::kMemStack);
+      E(Op::CheckCanonical, target);
+      SetGpr(kRsp, 8, E(Op::Add, rsp, C(8)));
+      b_.Emit(Op::ExitIndirect, target);
+      return true;
+    }
+    case Kind::kNop:
+      break;
+    case Kind::kHlt:
+      b_.Emit(Op::ExitHalt, ir::kNoValue, ir::kNoValue, ir::kNoValue, rip_);
+      return true;
+    case Kind::kCmov: {
+      int size = d_.opsize;
+      Value v = Read(ELoc(size));
+      Value old = GetGpr(d_.reg, size);
+      SetGpr(d_.reg, size, E(Op::Select, Cond(d_.cond), v, old));
+      break;
+    }
+    case Kind::kSetcc: {
+      Loc dst = ELoc(1);
+      Write(dst, E(Op::BoolToU64, Cond(d_.cond)));
+      break;
+    }
+    case Kind::kClc:
+      SetFlag(kFlagCF, C1(false));
+      break;
+    case Kind::kStc:
+      SetFlag(kFlagCF, C1(true));
+      break;
+    case Kind::kCmc:
+      SetFlag(kFlagCF, E(Op::BoolNot, GetFlag(kFlagCF)));
+      break;
+    default:
+      break;
+  }
+  if (wrote_memory_) {
+    E(Op::CheckCodeWrite, ir::kNoValue, ir::kNoValue, ir::kNoValue, next_);
+  }
+  return ends;
+}
+
+bool Canonical(uint64_t a) {
+  return static_cast<uint64_t>(static_cast<int64_t>(a << 16) >> 16) == a;
+}
+
+}  // namespace
+
+bool FetchDecode(emu::Memory& mem, uint64_t rip, DecodedInsn* d, Outcome* fault) {
+  // #PF error-code bits of an instruction fetch at CPL3.
+  constexpr uint64_t kPfPresent = 1, kPfUser = 4, kPfFetch = 16;
+  if (!Canonical(rip)) {
+    *fault = Outcome::FaultWithCode(kVecGP, 0);
+    return false;
+  }
+  uint8_t buf[15];
+  size_t n = 0;
+  while (n < sizeof buf) {
+    emu::Memory::Region* r = mem.Find(rip + n);
+    if (r == nullptr || !(r->perm & kPermX)) break;
+    buf[n] = r->bytes[rip + n - r->addr];
+    ++n;
+  }
+  switch (Decode(buf, n, d)) {
+    case DecodeStatus::kOk:
+      return true;
+    case DecodeStatus::kInvalid:
+      *fault = Outcome::Fault(kVecUD);
+      return false;
+    case DecodeStatus::kTooLong:
+      *fault = Outcome::FaultWithCode(kVecGP, 0);
+      return false;
+    case DecodeStatus::kNeedMore: {
+      uint64_t a = rip + n;
+      emu::Memory::Region* r = mem.Find(a);
+      *fault = Outcome::PageFault(kPfUser | kPfFetch | (r != nullptr ? kPfPresent : 0), a);
+      return false;
+    }
+    case DecodeStatus::kUnknown:
+      *fault = Outcome::Unsupported("AVX/AVX-512 instructions are not modelled");
+      return false;
+  }
+  return false;
+}
+
+bool IsLifted(const DecodedInsn& d) {
+  return LiftTable()[static_cast<int>(d.id)].kind != Kind::kInterpret;
+}
+
+bool LiftBlock(emu::Memory& mem, uint64_t addr, uint32_t max_insns, GuestBlock* out,
+               Outcome* fault) {
+  out->ir = ir::Block{};
+  out->ir.guest_addr = addr;
+  out->decoded.clear();
+  uint64_t rip = addr;
+  ir::Block& b = out->ir;
+  for (;;) {
+    DecodedInsn d;
+    Outcome f;
+    if (!FetchDecode(mem, rip, &d, &f)) {
+      if (b.guest_insns == 0) {
+        *fault = f;
+        return false;
+      }
+      // The next block starts at the undecodable bytes and faults there.
+      b.Emit(Op::ExitJump, ir::kNoValue, ir::kNoValue, ir::kNoValue, rip);
+      return true;
+    }
+    const DecodedInsn& dd = out->decoded.emplace_back(d);
+    b.Emit(Op::InsnStart, ir::kNoValue, ir::kNoValue, ir::kNoValue, rip, d.length);
+    ++b.guest_insns;
+    const LiftInfo& li = LiftTable()[static_cast<int>(d.id)];
+    uint64_t next = rip + d.length;
+    bool ends;
+    if (li.kind != Kind::kInterpret) {
+      ++b.lifted_insns;
+      ends = Lifter(b, dd, rip).Lift(li);
+    } else {
+      b.Emit(Op::Interpret, ir::kNoValue, ir::kNoValue, ir::kNoValue, rip,
+             reinterpret_cast<uint64_t>(&dd));
+      // Anything that may change rip other than to the next instruction
+      // leaves through the state.
+      const IsaForm& form = d.form();
+      ends =
+          form.Has(isa::BRANCH | isa::TRAP) || form.mnemonic == "loop" || form.mnemonic == "jrcxz";
+      if (ends) b.Emit(Op::ExitState);
+    }
+    if (ends) return true;
+    rip = next;
+    if (b.guest_insns >= max_insns) {
+      b.Emit(Op::ExitJump, ir::kNoValue, ir::kNoValue, ir::kNoValue, rip);
+      return true;
+    }
+  }
+}
+
+}  // namespace cpudiff::jit
