@@ -41,7 +41,11 @@ class TranslatorEngine : public Engine {
     cpu_.s = tc.init;
     cpu_.mem.Reset(tc);
     translator_.BeginCase(cpu_);
+    jit::TranslatorStats before = translator_.stats();
     r->outcome = translator_.Run(cpu_, budget_);
+    const jit::TranslatorStats& after = translator_.stats();
+    r->insns_translated = after.translated_insns - before.translated_insns;
+    r->insns_executed = r->insns_translated + after.interpreted_insns - before.interpreted_insns;
     r->state = cpu_.s;
     std::vector<const uint8_t*> finals;
     for (size_t i = 0; i < tc.mem.size(); ++i) {

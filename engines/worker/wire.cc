@@ -85,6 +85,8 @@ void WriteRunResult(WireWriter& w, const RunResult& res) {
   WriteOutcome(w, res.outcome);
   WriteCpuState(w, res.state);
   w.U64(res.ns);
+  w.U64(res.insns_executed);
+  w.U64(res.insns_translated);
   w.U32(static_cast<uint32_t>(res.pages.size()));
   for (const PageImage& p : res.pages) w.Bytes(&p, sizeof(p));
 }
@@ -93,6 +95,8 @@ bool ReadRunResult(WireReader& r, RunResult* res) {
   if (!ReadOutcome(r, &res->outcome)) return false;
   ReadCpuState(r, &res->state);
   res->ns = r.U64();
+  res->insns_executed = r.U64();
+  res->insns_translated = r.U64();
   uint32_t n = r.U32();
   if (!r.ok() || n > kMaxPages || n * sizeof(PageImage) > r.remaining()) return false;
   res->pages.resize(n);

@@ -95,6 +95,10 @@ struct RunResult {
   // Nanoseconds this case took on the engine, when the engine measures it
   // (0 when it does not; batched engines report batch time / batch size).
   uint64_t ns = 0;
+  // Guest instructions executed, and how many of them ran as translated
+  // code, for engines that count them (the translator; 0 otherwise).
+  uint64_t insns_executed = 0;
+  uint64_t insns_translated = 0;
 };
 
 // Reads a byte of the end-of-run memory: from `pages` when that page is
