@@ -174,6 +174,59 @@ void EmitShr(EmitContext& ec, const ir::Inst&) {
   ec.gen.shr(rax, cl);
   Result(ec, rax);
 }
+void EmitSar(EmitContext& ec, const ir::Inst&) {
+  Arg(ec, rax, 0);
+  Arg(ec, rcx, 1);
+  ec.gen.sar(rax, cl);
+  Result(ec, rax);
+}
+void EmitMul(EmitContext& ec, const ir::Inst&) {
+  Arg(ec, rax, 0);
+  Arg(ec, rcx, 1);
+  ec.gen.imul(rax, rcx);
+  Result(ec, rax);
+}
+void EmitByteSwap(EmitContext& ec, const ir::Inst& in) {
+  Arg(ec, rax, 0);
+  if (in.imm == 8) {
+    ec.gen.bswap(rax);
+  } else {
+    ec.gen.bswap(eax);
+  }
+  Result(ec, rax);
+}
+void EmitTestBit(EmitContext& ec, const ir::Inst& in) {
+  Arg(ec, rax, 0);
+  ec.gen.shr(rax, static_cast<int>(in.imm));
+  ec.gen.and_(eax, 1);
+  Result(ec, rax);
+}
+void EmitMulOverflow(EmitContext& ec, const ir::Inst& in) {
+  Arg(ec, rax, 0);
+  Arg(ec, rcx, 1);
+  if (in.imm == 8) {
+    ec.gen.imul(rax, rcx);
+    ec.gen.seto(al);
+  } else {
+    // Sign-extend both, multiply in 64 bits, and compare with the
+    // sign-extended low part.
+    if (in.imm == 4) {
+      ec.gen.movsxd(rax, eax);
+      ec.gen.movsxd(rcx, ecx);
+      ec.gen.imul(rax, rcx);
+      ec.gen.movsxd(rdx, eax);
+    } else {
+      ec.gen.movsx(rax, ax);
+      ec.gen.movsx(rcx, cx);
+      ec.gen.imul(rax, rcx);
+      ec.gen.movsx(rdx, ax);
+    }
+    ec.gen.cmp(rax, rdx);
+    ec.gen.setne(al);
+  }
+  ec.gen.movzx(eax, al);
+  Result(ec, rax);
+}
 void EmitNot(EmitContext& ec, const ir::Inst&) {
   Arg(ec, rax, 0);
   ec.gen.not_(rax);

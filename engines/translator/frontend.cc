@@ -1,6 +1,7 @@
 #include "engines/translator/frontend.h"
 
 #include <array>
+#include <cctype>
 #include <string>
 
 #include "engines/emulator/operands.h"
@@ -38,6 +39,9 @@ enum class Kind : uint8_t {
   kClc,
   kStc,
   kCmc,
+  kShift,
+  kImul,
+  kBswap,
   kSseMov,
   kSseLogic,
   kSseAdd,
@@ -46,6 +50,7 @@ enum class Kind : uint8_t {
 };
 
 enum AluOp : uint8_t { kAdd, kOr, kAdc, kSbb, kAnd, kSub, kXor, kCmp };
+enum ShiftOp : uint8_t { kRol, kRor, kRcl, kRcr, kShl, kShr, kSal, kSar };
 
 struct LiftInfo {
   Kind kind = Kind::kInterpret;
@@ -103,12 +108,25 @@ const std::array<LiftInfo, kNumInsnIds>& LiftTable() {
     for (const IsaForm& f : IsaForms()) {
       LiftInfo& li = t[static_cast<int>(f.id)];
       if (f.enc != LEG || f.Has(UD | PRIV | NONDET | SEG | TRAP | NO64)) continue;
-      std::string_view m = f.mnemonic;
+      // Some rows of the table spell the mnemonic in upper case (the
+      // macro-generated ALU and shift rows): compare in lower case.
+      std::string lower(f.mnemonic);
+      for (char& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      std::string_view m = lower;
       bool plain = PlainForm(f);
       for (int i = 0; i < 8; ++i) {
         if (m == kAluNames[i] && plain) li = {Kind::kAlu, static_cast<uint8_t>(i)};
       }
       if (m == "test" && plain) li.kind = Kind::kTest;
+      // Shifts and rotates by a constant (counts in CL are interpreted:
+      // a zero count leaves the flags alone, decided at run time).
+      static constexpr std::string_view kShiftNames[] = {"rol", "ror", "rcl", "rcr",
+                                                         "shl", "shr", "sal", "sar"};
+      for (int i = 0; i < 8; ++i) {
+        if (m == kShiftNames[i] && (f.operands[1] == Ib || f.operands[1] == ONE)) {
+          li = {Kind::kShift, static_cast<uint8_t>(i)};
+        }
+      }
       if (m == "inc" && plain) li.kind = Kind::kInc;
       if (m == "dec" && plain) li.kind = Kind::kDec;
       if (m == "neg" && plain) li.kind = Kind::kNeg;
@@ -131,6 +149,10 @@ const std::array<LiftInfo, kNumInsnIds>& LiftTable() {
     set(InsnId::HLT, Kind::kHlt);
     set(InsnId::CMOVCC_GvEv, Kind::kCmov);
     set(InsnId::SETCC_Eb, Kind::kSetcc);
+    set(InsnId::IMUL_GvEv, Kind::kImul);
+    set(InsnId::IMUL_GvEvIz, Kind::kImul);
+    set(InsnId::IMUL_GvEvIbs, Kind::kImul);
+    set(InsnId::BSWAP_Zv, Kind::kBswap);
     set(InsnId::CLC, Kind::kClc);
     set(InsnId::STC, Kind::kStc);
     set(InsnId::CMC, Kind::kCmc);
@@ -160,8 +182,8 @@ struct Loc {
 
 class Lifter {
  public:
-  Lifter(ir::Block& b, const DecodedInsn& d, uint64_t rip)
-      : b_(b), d_(d), rip_(rip), next_(rip + d.length) {}
+  Lifter(ir::Block& b, const DecodedInsn& d, uint64_t rip, emu::Vendor vendor)
+      : b_(b), d_(d), rip_(rip), next_(rip + d.length), amd_(vendor == emu::Vendor::kAmd) {}
 
   // Lifts the instruction; returns true when it ends the block.
   bool Lift(const LiftInfo& li);
@@ -334,12 +356,134 @@ class Lifter {
 
   void Alu(int op);
   void Push();
+  void Shift(int op);
+  void Imul();
 
   ir::Block& b_;
   const DecodedInsn& d_;
   uint64_t rip_, next_;
+  bool amd_;
   bool wrote_memory_ = false;
 };
+
+// Shifts and rotates by an immediate count, with the emulator's flags
+// (engines/emulator/shift.cc): a zero count changes nothing but still
+// writes a 32-bit register destination.
+void Lifter::Shift(int op) {
+  const IsaForm& f = d_.form();
+  int size = emu::OpSize(f.operands[0], d_);
+  int bits = size * 8;
+  unsigned count = f.operands[1] == ONE ? 1 : static_cast<unsigned>(d_.imm & 0xff);
+  count &= size == 8 ? 63 : 31;
+  Loc dst = OpLoc(f.operands[0]);
+  Value a = Read(dst, true);
+  if (count == 0) {
+    if (!dst.mem && size == 4) Write(dst, a);
+    return;
+  }
+  Value r, cf, of;
+  switch (op) {
+    case kRol:
+    case kRor: {
+      unsigned n = count % bits;
+      if (n == 0) {
+        r = a;
+      } else if (op == kRol) {
+        r = E(Op::Or, E(Op::Shl, a, C(n)), E(Op::Shr, a, C(bits - n)));
+      } else {
+        r = E(Op::Or, E(Op::Shr, a, C(n)), E(Op::Shl, a, C(bits - n)));
+      }
+      r = E(Op::ZeroExt, r, ir::kNoValue, ir::kNoValue, size);
+      if (op == kRol) {
+        cf = E(Op::TestBit, r, ir::kNoValue, ir::kNoValue, 0);
+        of = E(Op::BoolXor, E(Op::TestBit, r, ir::kNoValue, ir::kNoValue, bits - 1), cf);
+      } else {
+        cf = E(Op::TestBit, r, ir::kNoValue, ir::kNoValue, bits - 1);
+        of = E(Op::BoolXor, cf, E(Op::TestBit, r, ir::kNoValue, ir::kNoValue, bits - 2));
+      }
+      Write(dst, r);
+      SetFlag(kFlagCF, cf);
+      SetFlag(kFlagOF, of);
+      return;
+    }
+    case kRcl:
+    case kRcr: {
+      // Only 32- and 64-bit forms are lifted (Liftable), where the count is
+      // below the width: a rotate of the (bits+1)-bit value CF:a.
+      Value cin = E(Op::BoolToU64, GetFlag(kFlagCF));
+      if (op == kRcl) {
+        r = E(Op::Or, E(Op::Shl, a, C(count)), E(Op::Shl, cin, C(count - 1)));
+        if (count > 1) r = E(Op::Or, r, E(Op::Shr, a, C(bits + 1 - count)));
+        r = E(Op::ZeroExt, r, ir::kNoValue, ir::kNoValue, size);
+        cf = E(Op::TestBit, a, ir::kNoValue, ir::kNoValue, bits - count);
+        of = E(Op::BoolXor, E(Op::TestBit, r, ir::kNoValue, ir::kNoValue, bits - 1), cf);
+      } else {
+        r = E(Op::Or, E(Op::Shr, a, C(count)), E(Op::Shl, cin, C(bits - count)));
+        if (count > 1) r = E(Op::Or, r, E(Op::Shl, a, C(bits + 1 - count)));
+        r = E(Op::ZeroExt, r, ir::kNoValue, ir::kNoValue, size);
+        cf = E(Op::TestBit, a, ir::kNoValue, ir::kNoValue, count - 1);
+        of = E(Op::BoolXor, E(Op::TestBit, r, ir::kNoValue, ir::kNoValue, bits - 1),
+               E(Op::TestBit, r, ir::kNoValue, ir::kNoValue, bits - 2));
+      }
+      Write(dst, r);
+      SetFlag(kFlagCF, cf);
+      SetFlag(kFlagOF, of);
+      return;
+    }
+    case kShl:
+    case kSal:
+      r = E(Op::ZeroExt, E(Op::Shl, a, C(count)), ir::kNoValue, ir::kNoValue, size);
+      // Byte and word shifts may shift everything out (counts up to 31).
+      cf = count > static_cast<unsigned>(bits)
+               ? C1(false)
+               : E(Op::TestBit, a, ir::kNoValue, ir::kNoValue, bits - count);
+      of = E(Op::BoolXor, E(Op::SignOf, r, ir::kNoValue, ir::kNoValue, size), cf);
+      break;
+    case kShr:
+      r = E(Op::Shr, a, C(count));
+      cf = count > static_cast<unsigned>(bits)
+               ? C1(false)
+               : E(Op::TestBit, a, ir::kNoValue, ir::kNoValue, count - 1);
+      of = count == 1 ? E(Op::SignOf, a, ir::kNoValue, ir::kNoValue, size)
+                      : E(Op::BoolXor, E(Op::TestBit, r, ir::kNoValue, ir::kNoValue, bits - 1),
+                          E(Op::TestBit, r, ir::kNoValue, ir::kNoValue, bits - 2));
+      break;
+    default: {  // sar
+      Value sa = E(Op::SignExt, a, ir::kNoValue, ir::kNoValue, size);
+      r = E(Op::ZeroExt, E(Op::Sar, sa, C(count)), ir::kNoValue, ir::kNoValue, size);
+      cf = E(Op::TestBit, sa, ir::kNoValue, ir::kNoValue, count - 1);
+      of = C1(false);
+      break;
+    }
+  }
+  Write(dst, r);
+  SetFlag(kFlagCF, cf);
+  SetFlag(kFlagOF, of);
+  // AF is undefined for shifts with a non-zero count: AMD Zen sets it.
+  SetFlag(kFlagAF, C1(amd_));
+  SetZsp(r, size);
+}
+
+// imul r, r/m (, imm): CF = OF = the signed product overflows. SF, ZF, AF
+// and PF are undefined: AMD Zen keeps them, Intel sets SF and PF from the
+// result and clears ZF and AF (engines/emulator/arith.cc).
+void Lifter::Imul() {
+  const IsaForm& f = d_.form();
+  int size = d_.opsize;
+  Value a = Read(ELoc(size));
+  Value bv = f.operands[2] == NA ? GetGpr(d_.reg, size) : C(d_.imm & SizeMask(size));
+  Value r = E(Op::ZeroExt, E(Op::Mul, a, bv), ir::kNoValue, ir::kNoValue, size);
+  Value ovf = E(Op::MulOverflow, a, bv, ir::kNoValue, size);
+  SetGpr(d_.reg, size, r);
+  SetFlag(kFlagCF, ovf);
+  SetFlag(kFlagOF, ovf);
+  if (!amd_) {
+    SetFlag(kFlagSF, E(Op::SignOf, r, ir::kNoValue, ir::kNoValue, size));
+    SetFlag(kFlagPF, E(Op::ParityOf, r));
+    SetFlag(kFlagZF, C1(false));
+    SetFlag(kFlagAF, C1(false));
+  }
+}
 
 void Lifter::Alu(int op) {
   const IsaForm& f = d_.form();
@@ -444,7 +588,8 @@ bool Lifter::Lift(const LiftInfo& li) {
       int from = emu::OpSize(f.operands[1], d_);
       if (d_.id == InsnId::MOVSXD_GvEd) from = 4;
       Value v = Read(ELoc(from));
-      if (f.mnemonic != "movzx") v = E(Op::SignExt, v, ir::kNoValue, ir::kNoValue, from);
+      if (d_.id != InsnId::MOVZX_GvEb && d_.id != InsnId::MOVZX_GvEw)
+        v = E(Op::SignExt, v, ir::kNoValue, ir::kNoValue, from);
       SetGpr(d_.reg, d_.opsize, v);
       break;
     }
@@ -515,6 +660,20 @@ bool Lifter::Lift(const LiftInfo& li) {
       Write(dst, E(Op::BoolToU64, Cond(d_.cond)));
       break;
     }
+    case Kind::kShift:
+      Shift(li.alu);
+      break;
+    case Kind::kImul:
+      Imul();
+      break;
+    case Kind::kBswap: {
+      int size = d_.opsize;
+      Value v = GetGpr(d_.opreg, size);
+      // bswap r16 is undefined; Intel and AMD Zen both clear the low 16 bits.
+      SetGpr(d_.opreg, size,
+             size == 2 ? C(0) : E(Op::ByteSwap, v, ir::kNoValue, ir::kNoValue, size));
+      break;
+    }
     case Kind::kClc:
       SetFlag(kFlagCF, C1(false));
       break;
@@ -577,11 +736,16 @@ bool FetchDecode(emu::Memory& mem, uint64_t rip, DecodedInsn* d, Outcome* fault)
 }
 
 bool IsLifted(const DecodedInsn& d) {
-  return LiftTable()[static_cast<int>(d.id)].kind != Kind::kInterpret;
+  const LiftInfo& li = LiftTable()[static_cast<int>(d.id)];
+  if (li.kind == Kind::kShift && (li.alu == kRcl || li.alu == kRcr)) {
+    // Byte and word rotates through carry take the count modulo 9 or 17.
+    return emu::OpSize(d.form().operands[0], d) >= 4;
+  }
+  return li.kind != Kind::kInterpret;
 }
 
-bool LiftBlock(emu::Memory& mem, uint64_t addr, uint32_t max_insns, GuestBlock* out,
-               Outcome* fault) {
+bool LiftBlock(emu::Memory& mem, uint64_t addr, uint32_t max_insns, emu::Vendor vendor,
+               GuestBlock* out, Outcome* fault) {
   out->ir = ir::Block{};
   out->ir.guest_addr = addr;
   out->decoded.clear();
@@ -605,17 +769,16 @@ bool LiftBlock(emu::Memory& mem, uint64_t addr, uint32_t max_insns, GuestBlock* 
     const LiftInfo& li = LiftTable()[static_cast<int>(d.id)];
     uint64_t next = rip + d.length;
     bool ends;
-    if (li.kind != Kind::kInterpret) {
+    if (IsLifted(d)) {
       ++b.lifted_insns;
-      ends = Lifter(b, dd, rip).Lift(li);
+      ends = Lifter(b, dd, rip, vendor).Lift(li);
     } else {
       b.Emit(Op::Interpret, ir::kNoValue, ir::kNoValue, ir::kNoValue, rip,
              reinterpret_cast<uint64_t>(&dd));
       // Anything that may change rip other than to the next instruction
       // leaves through the state.
       const IsaForm& form = d.form();
-      ends =
-          form.Has(isa::BRANCH | isa::TRAP) || form.mnemonic == "loop" || form.mnemonic == "jrcxz";
+      ends = form.Has(isa::BRANCH | isa::TRAP);
       if (ends) b.Emit(Op::ExitState);
     }
     if (ends) return true;

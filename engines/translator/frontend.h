@@ -36,7 +36,8 @@ bool IsLifted(const DecodedInsn& d);
 
 // Lifts the block at `addr`. Returns false with `*fault` set when its first
 // instruction cannot be fetched or decoded.
-bool LiftBlock(emu::Memory& mem, uint64_t addr, uint32_t max_insns, GuestBlock* out,
-               Outcome* fault);
+// `vendor` selects the undefined flags of lifted forms, as in the emulator.
+bool LiftBlock(emu::Memory& mem, uint64_t addr, uint32_t max_insns, emu::Vendor vendor,
+               GuestBlock* out, Outcome* fault);
 
 }  // namespace cpudiff::jit

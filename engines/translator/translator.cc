@@ -168,7 +168,7 @@ const uint8_t* Translator::Lookup(uint64_t rip, Outcome* fault) {
   auto cb = std::make_unique<CachedBlock>();
   uint32_t max_insns = options_.max_block_insns;
   for (;;) {
-    if (!LiftBlock(cpu_->mem, rip, max_insns, &cb->guest, fault)) return nullptr;
+    if (!LiftBlock(cpu_->mem, rip, max_insns, cpu_->vendor, &cb->guest, fault)) return nullptr;
     if (options_.optimize) Optimize(cb->guest.ir);
     if (cb->guest.ir.insts.size() <= kMaxValues || max_insns == 1) break;
     max_insns /= 2;
@@ -233,7 +233,8 @@ Outcome Translator::Run(emu::Cpu& cpu, uint64_t max_blocks) {
   return result;
 }
 
-std::string DescribeCaseIr(const TestCase& tc, uint32_t max_block_insns, size_t max_blocks) {
+std::string DescribeCaseIr(const TestCase& tc, uint32_t max_block_insns, size_t max_blocks,
+                           emu::Vendor vendor) {
   emu::Memory mem;
   mem.Reset(tc);
   std::string out;
@@ -247,7 +248,7 @@ std::string DescribeCaseIr(const TestCase& tc, uint32_t max_block_insns, size_t 
     Outcome fault;
     char head[64];
     std::snprintf(head, sizeof head, "block 0x%llx", static_cast<unsigned long long>(addr));
-    if (!LiftBlock(mem, addr, max_block_insns, &gb, &fault)) {
+    if (!LiftBlock(mem, addr, max_block_insns, vendor, &gb, &fault)) {
       out += std::string(head) + ": " + FormatOutcome(fault) + " at fetch\n";
       continue;
     }

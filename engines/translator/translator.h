@@ -85,6 +85,7 @@ class Translator {
 // Lifts (and optionally optimizes) the blocks reachable from the case's
 // start through direct exits, at most `max_blocks`, without running them:
 // what `cpudiff show --ir` prints.
-std::string DescribeCaseIr(const TestCase& tc, uint32_t max_block_insns, size_t max_blocks);
+std::string DescribeCaseIr(const TestCase& tc, uint32_t max_block_insns, size_t max_blocks,
+                           emu::Vendor vendor);
 
 }  // namespace cpudiff::jit
