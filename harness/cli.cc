@@ -8,8 +8,10 @@
 
 #include <CLI/CLI.hpp>
 
+#include "engines/translator/translator_engine.h"
 #include "harness/bench.h"
 #include "harness/campaign.h"
+#include "harness/corpus/corpus.h"
 #include "harness/store/store.h"
 #include "harness/version.h"
 #include "reports/report.h"
@@ -133,6 +135,8 @@ int CliMain(int argc, char** argv) {
   show_cmd->add_option("case", case_key, "Case id, hash prefix or name")->required();
   show_cmd->add_option("--db", db_path, "Campaign database")->capture_default_str();
   show_cmd->add_option("--run", run_id, "Run id (default: the latest)");
+  bool show_ir = false;
+  show_cmd->add_flag("--ir", show_ir, "Also print the translator's IR of the case's blocks");
 
   // bench
   BenchOptions bench_opts;
@@ -189,6 +193,15 @@ int CliMain(int argc, char** argv) {
           return kExitUsage;
         }
         WriteCaseDetails(*store, id, *c, *out);
+        if (show_ir) {
+          TestCase tc;
+          CorpusError cerr;
+          if (!ParseCaseLine(c->line, "case " + std::to_string(c->id), &tc, &cerr)) {
+            throw std::runtime_error(cerr.ToString());
+          }
+          *out << "\ntranslator IR (before and after optimization):\n"
+               << TranslatorIrListing(tc);
+        }
       } else if (format == "json") {
         WriteJsonReport(*store, id, *out);
       } else {

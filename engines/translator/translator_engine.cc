@@ -68,6 +68,11 @@ uint32_t TranslatorBlockInsnsFromEnv() {
   return n >= 1 && n <= 1024 ? static_cast<uint32_t>(n) : 64;
 }
 
+std::string TranslatorIrListing(const TestCase& tc) {
+  emu::Vendor v = EmulatorVendor() == "amd" ? emu::Vendor::kAmd : emu::Vendor::kIntel;
+  return jit::DescribeCaseIr(tc, TranslatorBlockInsnsFromEnv(), 32, v);
+}
+
 Availability ProbeTranslator() {
   Availability a;
   a.available = true;

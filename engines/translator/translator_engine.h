@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <string>
 
 #include "engines/engine.h"
 
@@ -18,5 +19,10 @@ std::unique_ptr<Engine> CreateTranslatorEngineInProcess(const EngineOptions& opt
 // block after one guest instruction (for lockstep comparison); a number N
 // caps blocks at N instructions. Default 64.
 uint32_t TranslatorBlockInsnsFromEnv();
+
+// The IR of the blocks of `tc` reachable through direct exits from its start
+// (up to 32), before and after optimization, lifted statically without
+// running anything: `cpudiff show CASE --ir`.
+std::string TranslatorIrListing(const TestCase& tc);
 
 }  // namespace cpudiff
