@@ -42,11 +42,9 @@ enum class Kind : uint8_t {
   kShift,
   kImul,
   kBswap,
-  kSseMov,
-  kSseLogic,
-  kSseAdd,
-  kSseSub,
-  kSseCmpEq,
+  kSseLoad,    // movaps/movups/movdqa/movdqu... xmm, xmm/m128
+  kSseStore,   // the same, xmm/m128, xmm
+  kSseBinary,  // xmm op= xmm/m128: alu = ir::Op, lane = lane size
 };
 
 enum AluOp : uint8_t { kAdd, kOr, kAdc, kSbb, kAnd, kSub, kXor, kCmp };
@@ -54,7 +52,8 @@ enum ShiftOp : uint8_t { kRol, kRor, kRcl, kRcr, kShl, kShr, kSal, kSar };
 
 struct LiftInfo {
   Kind kind = Kind::kInterpret;
-  uint8_t alu = 0;  // AluOp, SSE logic op or lane size
+  uint8_t alu = 0;   // AluOp, ShiftOp or (SSE) ir::Op
+  uint8_t lane = 0;  // SSE lane size in bytes
 };
 
 // Register, immediate and r/m operand forms the generic operand access
@@ -156,6 +155,32 @@ const std::array<LiftInfo, kNumInsnIds>& LiftTable() {
     set(InsnId::CLC, Kind::kClc);
     set(InsnId::STC, Kind::kStc);
     set(InsnId::CMC, Kind::kCmc);
+    for (InsnId id : {InsnId::MOVDQA_VW, InsnId::MOVDQU_VW, InsnId::MOVAPS_VW, InsnId::MOVUPS_VW,
+                      InsnId::MOVAPD_VW, InsnId::MOVUPD_VW}) {
+      set(id, Kind::kSseLoad);
+    }
+    for (InsnId id : {InsnId::MOVDQA_WV, InsnId::MOVDQU_WV, InsnId::MOVAPS_WV, InsnId::MOVUPS_WV,
+                      InsnId::MOVAPD_WV, InsnId::MOVUPD_WV}) {
+      set(id, Kind::kSseStore);
+    }
+    auto sse = [&](InsnId id, Op op, uint8_t lane) {
+      t[static_cast<int>(id)] = {Kind::kSseBinary, static_cast<uint8_t>(op), lane};
+    };
+    for (InsnId id : {InsnId::PXOR, InsnId::XORPS, InsnId::XORPD}) sse(id, Op::VXor, 16);
+    for (InsnId id : {InsnId::POR, InsnId::ORPS, InsnId::ORPD}) sse(id, Op::VOr, 16);
+    for (InsnId id : {InsnId::PAND, InsnId::ANDPS, InsnId::ANDPD}) sse(id, Op::VAnd, 16);
+    for (InsnId id : {InsnId::PANDN, InsnId::ANDNPS, InsnId::ANDNPD}) sse(id, Op::VAndNot, 16);
+    sse(InsnId::PADDB, Op::VAdd, 1);
+    sse(InsnId::PADDW, Op::VAdd, 2);
+    sse(InsnId::PADDD, Op::VAdd, 4);
+    sse(InsnId::PADDQ, Op::VAdd, 8);
+    sse(InsnId::PSUBB, Op::VSub, 1);
+    sse(InsnId::PSUBW, Op::VSub, 2);
+    sse(InsnId::PSUBD, Op::VSub, 4);
+    sse(InsnId::PSUBQ, Op::VSub, 8);
+    sse(InsnId::PCMPEQB, Op::VCmpEq, 1);
+    sse(InsnId::PCMPEQW, Op::VCmpEq, 2);
+    sse(InsnId::PCMPEQD, Op::VCmpEq, 4);
     for (InsnId id :
          {InsnId::PAUSE, InsnId::NOP_Ev, InsnId::NOP_18, InsnId::NOP_19, InsnId::NOP_1A,
           InsnId::NOP_1B, InsnId::NOP_1C, InsnId::NOP_1D, InsnId::NOP_1E, InsnId::PREFETCHNTA,
@@ -352,6 +377,26 @@ class Lifter {
         break;
     }
     return (cc & 1) ? E(Op::BoolNot, r) : r;
+  }
+
+  // The W operand (XMM register or m128) of an SSE form.
+  Value ReadW() {
+    if (d_.mod == 3) return E(Op::GetXmm, ir::kNoValue, ir::kNoValue, ir::kNoValue, d_.rm);
+    uint64_t flags;
+    Value a = EffAddr(&flags);
+    if (d_.form().Has(ALIGN16)) flags |= ir::kMemAlign16;
+    return E(Op::LoadV128, a, ir::kNoValue, ir::kNoValue, 16 | flags);
+  }
+  void WriteW(Value v) {
+    if (d_.mod == 3) {
+      E(Op::SetXmm, v, ir::kNoValue, ir::kNoValue, d_.rm);
+      return;
+    }
+    uint64_t flags;
+    Value a = EffAddr(&flags);
+    if (d_.form().Has(ALIGN16)) flags |= ir::kMemAlign16;
+    E(Op::StoreV128, a, v, ir::kNoValue, 16 | flags);
+    wrote_memory_ = true;
   }
 
   void Alu(int op);
@@ -672,6 +717,19 @@ bool Lifter::Lift(const LiftInfo& li) {
       // bswap r16 is undefined; Intel and AMD Zen both clear the low 16 bits.
       SetGpr(d_.opreg, size,
              size == 2 ? C(0) : E(Op::ByteSwap, v, ir::kNoValue, ir::kNoValue, size));
+      break;
+    }
+    case Kind::kSseLoad:
+      E(Op::SetXmm, ReadW(), ir::kNoValue, ir::kNoValue, d_.reg);
+      break;
+    case Kind::kSseStore:
+      WriteW(E(Op::GetXmm, ir::kNoValue, ir::kNoValue, ir::kNoValue, d_.reg));
+      break;
+    case Kind::kSseBinary: {
+      Value b = ReadW();
+      Value a = E(Op::GetXmm, ir::kNoValue, ir::kNoValue, ir::kNoValue, d_.reg);
+      E(Op::SetXmm, E(static_cast<Op>(li.alu), a, b, ir::kNoValue, li.lane), ir::kNoValue,
+        ir::kNoValue, d_.reg);
       break;
     }
     case Kind::kClc:

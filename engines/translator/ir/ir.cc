@@ -40,6 +40,11 @@ bool SizeImmOk(const Inst& in) {
     case Op::VSub:
     case Op::VCmpEq:
       return size_ok(in.imm);
+    case Op::VAnd:
+    case Op::VAndNot:
+    case Op::VOr:
+    case Op::VXor:
+      return in.imm == 16;
     case Op::Load:
     case Op::Store:
       return size_ok(in.imm & 0xff);
@@ -149,14 +154,14 @@ std::string Print(const Block& b) {
     bool first = true;
     // State ops name their register or flag first.
     if (in.op == Op::GetReg || in.op == Op::SetReg) {
-      static constexpr const char* kRegs[] = {"rax", "rcx", "rdx", "rbx", "rsp", "rbp",
-                                              "rsi", "rdi", "r8",  "r9",  "r10", "r11",
+      static constexpr const char* kRegs[] = {"rax", "rcx", "rdx", "rbx", "rsp",     "rbp",
+                                              "rsi", "rdi", "r8",  "r9",  "r10",     "r11",
                                               "r12", "r13", "r14", "r15", "fs_base", "gs_base"};
       line += std::string(" ") + (in.imm < 18 ? kRegs[in.imm] : "?");
       first = false;
     } else if (in.op == Op::GetFlag || in.op == Op::SetFlag) {
-      static constexpr const char* kFlags[] = {"cf", "1", "pf", "3", "af", "5", "zf", "sf",
-                                               "tf", "if", "df", "of"};
+      static constexpr const char* kFlags[] = {"cf", "1",  "pf", "3",  "af", "5",
+                                               "zf", "sf", "tf", "if", "df", "of"};
       line += std::string(" ") + (in.imm < 12 ? kFlags[in.imm] : std::to_string(in.imm).c_str());
       first = false;
     } else if (in.op == Op::GetXmm || in.op == Op::SetXmm) {
@@ -168,9 +173,9 @@ std::string Print(const Block& b) {
       first = false;
       line += "%" + std::to_string(in.args[a]);
     }
-    bool has_imm = in.op != Op::ExitState && in.op != Op::CheckCodeWrite &&
-                   in.op != Op::GetReg && in.op != Op::SetReg && in.op != Op::GetFlag &&
-                   in.op != Op::SetFlag && in.op != Op::GetXmm && in.op != Op::SetXmm;
+    bool has_imm = in.op != Op::ExitState && in.op != Op::CheckCodeWrite && in.op != Op::GetReg &&
+                   in.op != Op::SetReg && in.op != Op::GetFlag && in.op != Op::SetFlag &&
+                   in.op != Op::GetXmm && in.op != Op::SetXmm;
     if (has_imm && (in.imm != 0 || info.num_args == 0)) {
       line += first ? " " : ", ";
       first = false;
