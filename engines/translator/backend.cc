@@ -47,13 +47,13 @@ void CallHelper(EmitContext& ec, const void* fn) {
 // was restored: rip = the instruction, no lifted instruction from it on
 // counted as run.
 void ExitAtInsn(EmitContext& ec, uint32_t code, bool include_current) {
-  auto* l = new Xbyak::Label;
+  auto l = std::make_unique<Xbyak::Label>();
   ec.gen.jnz(*l, Xbyak::CodeGenerator::T_NEAR);
   uint64_t rip = ec.insn_rip;
   uint32_t uncount = ec.lifted_after + (include_current && ec.insn_lifted ? 1 : 0);
   const void* epi = ec.epilogue;
   Xbyak::CodeGenerator& gen = ec.gen;
-  ec.stubs->push_back({l, [&gen, rip, uncount, code, epi] {
+  ec.stubs->push_back({std::move(l), [&gen, rip, uncount, code, epi] {
                          if (code != kExitLookup) {
                            gen.mov(rax, rip);
                            gen.mov(qword[r12 + kRipOff], rax);
@@ -487,12 +487,12 @@ void EmitInterpret(EmitContext& ec, const ir::Inst& in) {
   CallHelper(ec, reinterpret_cast<const void*>(&HelperInterpret));
   ec.gen.test(eax, eax);
   // The helper set rip and returns the exit code; keep eax.
-  auto* l = new Xbyak::Label;
+  auto l = std::make_unique<Xbyak::Label>();
   ec.gen.jnz(*l, Xbyak::CodeGenerator::T_NEAR);
   uint32_t uncount = ec.lifted_after;
   const void* epi = ec.epilogue;
   Xbyak::CodeGenerator& gen = ec.gen;
-  ec.stubs->push_back({l, [&gen, uncount, epi] {
+  ec.stubs->push_back({std::move(l), [&gen, uncount, epi] {
                          if (uncount != 0) {
                            gen.sub(qword[rbx + offsetof(JitContext, translated)], uncount);
                          }
@@ -539,13 +539,7 @@ constexpr EmitFn kEmitters[] = {
 }  // namespace
 
 const uint8_t* EmitBlock(Xbyak::CodeGenerator& gen, const ir::Block& block, const void* epilogue) {
-  std::vector<std::pair<Xbyak::Label*, std::function<void()>>> stubs;
-  struct LabelOwner {
-    std::vector<std::pair<Xbyak::Label*, std::function<void()>>>& s;
-    ~LabelOwner() {
-      for (auto& p : s) delete p.first;
-    }
-  } owner{stubs};
+  std::vector<std::pair<std::unique_ptr<Xbyak::Label>, std::function<void()>>> stubs;
   const uint8_t* entry = gen.getCurr();
   EmitContext ec{gen, block, epilogue};
   ec.stubs = &stubs;

@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <utility>
 #include <vector>
 
@@ -56,7 +57,8 @@ struct EmitContext {
   uint64_t insn_rip = 0;      // guest address of the current instruction
   bool insn_lifted = false;   // whether the current instruction is lifted
   uint32_t lifted_after = 0;  // lifted instructions after the current one
-  std::vector<std::pair<Xbyak::Label*, std::function<void()>>>* stubs = nullptr;
+  // Out-of-line exits, emitted after the block body: a label and its code.
+  std::vector<std::pair<std::unique_ptr<Xbyak::Label>, std::function<void()>>>* stubs = nullptr;
 };
 
 // Helpers called from generated code (defined in translator.cc). They never
