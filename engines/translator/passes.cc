@@ -1,6 +1,5 @@
 #include "engines/translator/passes.h"
 
-#include <map>
 #include <vector>
 
 namespace cpudiff::jit {
@@ -32,7 +31,7 @@ bool IsConst(const ir::Block& b, Value v) {
 void ForwardState(ir::Block& b) {
   std::vector<Value> repl(b.insts.size());
   // Key: kind * 64 + number (0: GPR, 1: flag, 2: XMM).
-  std::map<uint32_t, Value> known;
+  std::vector<Value> known(192, ir::kNoValue);
   for (size_t i = 0; i < b.insts.size(); ++i) {
     repl[i] = static_cast<Value>(i);
     Inst& in = b.insts[i];
@@ -46,9 +45,8 @@ void ForwardState(ir::Block& b) {
       case Op::GetXmm: {
         uint32_t kind = in.op == Op::GetReg ? 0 : in.op == Op::GetFlag ? 1 : 2;
         key = kind * 64 + static_cast<uint32_t>(in.imm);
-        auto it = known.find(key);
-        if (it != known.end()) {
-          repl[i] = it->second;
+        if (known[key] != ir::kNoValue) {
+          repl[i] = known[key];
         } else {
           known[key] = static_cast<Value>(i);
         }
@@ -64,7 +62,7 @@ void ForwardState(ir::Block& b) {
         known[128 + static_cast<uint32_t>(in.imm)] = in.args[0];
         break;
       case Op::Interpret:
-        known.clear();
+        known.assign(192, ir::kNoValue);
         break;
       default:
         break;
@@ -85,8 +83,8 @@ void FoldConstants(ir::Block& b) {
       continue;
     }
     if (in.op == Op::Select && IsConst(b, in.args[0])) {
-      // Forward the chosen value through a no-op: an Or with zero keeps SSA
-      // order simple, and folds when the chosen value is constant too.
+      // A known condition with a constant chosen value is that constant (a
+      // non-constant choice stays a Select: the backend handles it).
       Value chosen = b.insts[in.args[0]].imm ? in.args[1] : in.args[2];
       if (IsConst(b, chosen)) {
         in = Inst{Op::Const, {ir::kNoValue, ir::kNoValue, ir::kNoValue}, b.insts[chosen].imm, 0};
