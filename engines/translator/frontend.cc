@@ -827,7 +827,13 @@ bool LiftBlock(emu::Memory& mem, uint64_t addr, uint32_t max_insns, emu::Vendor 
     const LiftInfo& li = LiftTable()[static_cast<int>(d.id)];
     uint64_t next = rip + d.length;
     bool ends;
-    if (IsLifted(d)) {
+    // A relative branch to a non-canonical address faults at the branch
+    // (#GP(0)): the interpreter raises it there.
+    bool lift =
+        IsLifted(d) && !(d.form().Has(isa::BRANCH) && d.form().operands[0] != isa::NA &&
+                         (d.form().operands[0] == isa::Jb || d.form().operands[0] == isa::Jz) &&
+                         !Canonical(next + d.imm));
+    if (lift) {
       ++b.lifted_insns;
       ends = Lifter(b, dd, rip, vendor).Lift(li);
     } else {
