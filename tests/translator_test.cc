@@ -190,10 +190,10 @@ TEST(TranslatorBackend, EmittedCodeSizes) {
     size_t bytes;
   };
   const Golden kGolden[] = {
-      {"4801d8", "add rax, rbx; hlt", 484},
-      {"4801d84829d14831f6", "add rax, rbx; sub rcx, rdx; xor rsi, rsi; hlt", 416},
+      {"4801d8", "add rax, rbx; hlt", 434},
+      {"4801d84829d14831f6", "add rax, rbx; sub rcx, rdx; xor rsi, rsi; hlt", 355},
       {"b80500000083c003", "mov eax, 5; add eax, 3; hlt", 145},
-      {"488b07", "mov rax, [rdi]; hlt", 172},
+      {"488b07", "mov rax, [rdi]; hlt", 167},
   };
   Xbyak::CodeGenerator gen(1 << 16);
   const void* enter;

@@ -28,11 +28,19 @@ void Arg(EmitContext& ec, const Xbyak::Reg64& r, int a) {
   const ir::Inst& def = ec.block.insts[v];
   if (def.op == Op::Const || def.op == Op::Const1) {
     ec.gen.mov(r, def.imm);
+  } else if (v == ec.in_rax) {
+    if (r.getIdx() != rax.getIdx()) ec.gen.mov(r, rax);
+    return;
   } else {
     ec.gen.mov(r, Slot(v));
   }
+  if (r.getIdx() == rax.getIdx()) ec.in_rax = ir::kNoValue;
 }
-void Result(EmitContext& ec, const Xbyak::Reg64& r) { ec.gen.mov(Slot(ec.index), r); }
+// Every value is stored to its slot; rax keeps it for the next op.
+void Result(EmitContext& ec, const Xbyak::Reg64& r) {
+  ec.gen.mov(Slot(ec.index), r);
+  ec.result_in_rax = r.getIdx() == rax.getIdx();
+}
 void VArg(EmitContext& ec, const Xbyak::Xmm& x, int a) {
   ec.gen.movdqu(x, VSlot(ec.block.insts[ec.index].args[a]));
 }
@@ -562,7 +570,14 @@ const uint8_t* EmitBlock(Xbyak::CodeGenerator& gen, const ir::Block& block, cons
       if (ec.insn_lifted) ++lifted_seen;
       ec.lifted_after = block.lifted_insns - lifted_seen;
     }
+    size_t before = gen.getSize();
+    ec.result_in_rax = false;
     kEmitters[static_cast<int>(in.op)](ec, in);
+    if (ec.result_in_rax) {
+      ec.in_rax = static_cast<ir::Value>(i);
+    } else if (gen.getSize() != before) {
+      ec.in_rax = ir::kNoValue;  // code that may have changed rax
+    }
   }
   gen.L(out_of_budget);
   gen.add(qword[rbx + offsetof(JitContext, budget)], 1);

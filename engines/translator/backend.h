@@ -57,6 +57,11 @@ struct EmitContext {
   uint64_t insn_rip = 0;      // guest address of the current instruction
   bool insn_lifted = false;   // whether the current instruction is lifted
   uint32_t lifted_after = 0;  // lifted instructions after the current one
+  // The IR value rax holds at this point of the straight-line code (so that
+  // a value computed by one op and used by the next is not reloaded), and
+  // whether the current op left its result in rax.
+  ir::Value in_rax = ir::kNoValue;
+  bool result_in_rax = false;
   // Out-of-line exits, emitted after the block body: a label and its code.
   std::vector<std::pair<std::unique_ptr<Xbyak::Label>, std::function<void()>>>* stubs = nullptr;
 };
