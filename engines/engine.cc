@@ -11,6 +11,7 @@
 #include "engines/emulator/emulator_engine.h"
 #include "engines/native/native_engine.h"
 #include "engines/qemu/qemu_engine.h"
+#include "engines/translator/translator_engine.h"
 #include "engines/unicorn/unicorn_engine.h"
 #include "engines/valgrind/valgrind_engine.h"
 
@@ -34,8 +35,8 @@ std::unique_ptr<Engine> CannotCreate(const EngineOptions&) {
 const EngineDesc kEngines[] = {
     {"emulator", EngineKind::kEmulation, "in-house x86-64 interpreter", ProbeEmulator,
      CreateEmulatorEngine},
-    {"translator", EngineKind::kTranslation, "in-house dynamic binary translator", NotBuiltYet,
-     CannotCreate},
+    {"translator", EngineKind::kTranslation, "in-house dynamic binary translator", ProbeTranslator,
+     CreateTranslatorEngine},
     {"kvm", EngineKind::kVirtualization, "KVM guest, test code at CPL3", ProbeKvmHost,
      CannotCreate},
     {"native", EngineKind::kNative, "host CPU, sandboxed child process", ProbeNative,

@@ -36,7 +36,8 @@ std::vector<std::string> CorpusFiles(const std::string& path) {
 // Runs every case once through the engine in batches and returns cases/s,
 // after one warm-up batch that is not timed.
 double Measure(Engine& engine, const std::vector<TestCase>& cases, size_t batch_size,
-               std::vector<std::pair<OutcomeKind, size_t>>* outcomes) {
+               std::vector<std::pair<OutcomeKind, size_t>>* outcomes, uint64_t* executed,
+               uint64_t* translated) {
   std::vector<const TestCase*> ptrs;
   ptrs.reserve(cases.size());
   for (const TestCase& tc : cases) ptrs.push_back(&tc);
@@ -50,7 +51,11 @@ double Measure(Engine& engine, const std::vector<TestCase>& cases, size_t batch_
   for (size_t i = 0; i < ptrs.size(); i += batch_size) {
     size_t n = std::min(batch_size, ptrs.size() - i);
     engine.Run(std::span(ptrs.data() + i, n), std::span(results.data(), n));
-    for (size_t k = 0; k < n; ++k) counts[results[k].outcome.kind]++;
+    for (size_t k = 0; k < n; ++k) {
+      counts[results[k].outcome.kind]++;
+      *executed += results[k].insns_executed;
+      *translated += results[k].insns_translated;
+    }
   }
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   outcomes->assign(counts.begin(), counts.end());
@@ -176,6 +181,9 @@ int RunBench(const BenchOptions& opts, std::ostream& out, std::ostream& err) {
   std::snprintf(line, sizeof line, " %14s", "loop MIPS");
   out << line << "\n";
   std::map<std::string, double> native_rate;
+  // Per engine that reports it: the share of executed guest instructions
+  // that ran as translated code, per workload.
+  std::vector<std::string> shares;
   for (const SelectedEngine& s : selected) {
     std::unique_ptr<Engine> engine;
     try {
@@ -190,12 +198,23 @@ int RunBench(const BenchOptions& opts, std::ostream& out, std::ostream& err) {
     ej["version"] = s.availability.version;
     for (const Workload& w : workloads) {
       std::vector<std::pair<OutcomeKind, size_t>> outcomes;
-      double rate = Measure(*engine, w.cases, opts.batch, &outcomes);
+      uint64_t executed = 0, translated = 0;
+      double rate = Measure(*engine, w.cases, opts.batch, &outcomes, &executed, &translated);
       std::snprintf(line, sizeof line, " %14.0f", rate);
       out << line << std::flush;
       nlohmann::ordered_json wj;
       wj["cases_per_second"] = rate;
       for (const auto& [k, n] : outcomes) wj["outcomes"][std::string(OutcomeKindName(k))] = n;
+      if (executed != 0) {
+        double share = 100.0 * static_cast<double>(translated) / static_cast<double>(executed);
+        wj["guest_instructions"] = executed;
+        wj["translated_share_percent"] = share;
+        std::snprintf(line, sizeof line, " %s %.1f%%", w.name.c_str(), share);
+        if (shares.empty() || shares.back().rfind(std::string(s.desc->name) + ":", 0) != 0) {
+          shares.push_back(std::string(s.desc->name) + ":");
+        }
+        shares.back() += line;
+      }
       ej["workloads"][w.name] = wj;
       if (s.desc->name == "native") native_rate[w.name] = rate;
     }
@@ -228,6 +247,11 @@ int RunBench(const BenchOptions& opts, std::ostream& out, std::ostream& err) {
         out << line;
       }
     }
+    out << "\n";
+  }
+  if (!shares.empty()) {
+    out << "guest instructions run as translated code:";
+    for (const std::string& sh : shares) out << "\n  " << sh;
     out << "\n";
   }
   // End to end: what `cpudiff fuzz` sustains with every selected engine at

@@ -16,6 +16,7 @@
 #include "harness/campaign.h"
 #include "harness/corpus/corpus.h"
 #include "harness/fuzz.h"
+#include "engines/translator/translator_engine.h"
 #include "harness/store/store.h"
 #include "harness/triage/gate.h"
 #include "harness/triage/known.h"
@@ -333,6 +334,8 @@ int CliMain(int argc, char** argv) {
                       "Signature to keep (default: the case's first divergence between engines)");
   min_cmd->add_option("-o,--output", min_opts.output,
                       "Append the minimized case to this corpus file (default: stdout)");
+  bool show_ir = false;
+  show_cmd->add_flag("--ir", show_ir, "Also print the translator's IR of the case's blocks");
 
   // bench
   BenchOptions bench_opts;
@@ -440,6 +443,11 @@ int CliMain(int argc, char** argv) {
           return kExitUsage;
         }
         WriteCaseDetails(*store, id, *c, *out);
+        if (show_ir) {
+          std::optional<TestCase> tc = store->LoadCase(c->id);
+          if (!tc) throw std::runtime_error("case " + std::to_string(c->id) + " cannot be loaded");
+          *out << "\ntranslator IR (before and after optimization):\n" << TranslatorIrListing(*tc);
+        }
         return kExitAgree;
       }
       // The project's own list applies by default when run from a checkout.

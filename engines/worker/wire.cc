@@ -86,6 +86,8 @@ void WriteRunResult(WireWriter& w, const RunResult& res) {
   WriteCpuState(w, res.state);
   w.U64(res.ns);
   w.U32(res.unobserved);
+  w.U64(res.insns_executed);
+  w.U64(res.insns_translated);
   w.U32(static_cast<uint32_t>(res.pages.size()));
   for (const PageImage& p : res.pages) w.Bytes(&p, sizeof(p));
 }
@@ -95,6 +97,8 @@ bool ReadRunResult(WireReader& r, RunResult* res) {
   ReadCpuState(r, &res->state);
   res->ns = r.U64();
   res->unobserved = r.U32();
+  res->insns_executed = r.U64();
+  res->insns_translated = r.U64();
   uint32_t n = r.U32();
   if (!r.ok() || n > kMaxPages || n * sizeof(PageImage) > r.remaining()) return false;
   res->pages.resize(n);

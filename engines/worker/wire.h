@@ -134,7 +134,7 @@ bool ReadOutcome(WireReader& r, Outcome* o);
 void WriteTestCase(WireWriter& w, const TestCase& tc);
 bool ReadTestCase(WireReader& r, TestCase* tc);
 
-// Outcome, end state, ns, unobserved bits, changed pages.
+// Outcome, end state, ns, unobserved bits, instruction counters, changed pages.
 void WriteRunResult(WireWriter& w, const RunResult& res);
 bool ReadRunResult(WireReader& r, RunResult* res);
 

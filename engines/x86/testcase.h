@@ -98,6 +98,10 @@ struct RunResult {
   // Observe bits (engines/engine.h) this result could not observe beyond
   // what its engine declares, e.g. RFLAGS at a fault under valgrind.
   uint32_t unobserved = 0;
+  // Guest instructions executed, and how many of them ran as translated
+  // code, for engines that count them (the translator; 0 otherwise).
+  uint64_t insns_executed = 0;
+  uint64_t insns_translated = 0;
 };
 
 // Reads a byte of the end-of-run memory: from `pages` when that page is

@@ -1,0 +1,45 @@
+#include "engines/emulator/step.h"
+
+namespace cpudiff::emu {
+
+Outcome FaultOutcome(const GuestFault& f) {
+  if (f.vector == kVecPF) return Outcome::PageFault(f.code, f.addr);
+  if (f.has_code || VectorHasErrorCode(f.vector)) return Outcome::FaultWithCode(f.vector, f.code);
+  return Outcome::Fault(f.vector);
+}
+
+StepStatus Step(Cpu& c, const DecodedInsn& d, Outcome* outcome) {
+  try {
+    c.next_rip = c.s.rip + d.length;
+    Handler h = Handlers().h[static_cast<int>(d.id)];
+    if (h == nullptr) {
+      // The same order of checks as Cpu::Run for a form without semantics.
+      const IsaForm& f = d.form();
+      if (f.Has(isa::UD)) Fault(kVecUD);
+      if (f.Has(isa::PRIV)) FaultCode(kVecGP, 0);
+      if (f.Has(isa::NONDET)) Unsupported(std::string(f.mnemonic) + " is not deterministic");
+      Unsupported("emulator does not implement " + std::string(f.name));
+    }
+    c.mem.ac_check = c.Flag(kFlagAC);
+    h(c, d);
+    c.s.rip = c.next_rip;
+    return c.mem.TakeCodeWritten() ? StepStatus::kCodeWritten : StepStatus::kOk;
+  } catch (const GuestFault& f) {
+    *outcome = FaultOutcome(f);
+  } catch (const GuestStop& st) {
+    switch (st.kind) {
+      case GuestStop::kHalt:
+        *outcome = Outcome::Halt();
+        break;
+      case GuestStop::kSyscall:
+        *outcome = Outcome::Syscall();
+        break;
+      case GuestStop::kUnsupported:
+        *outcome = Outcome::Unsupported(st.reason);
+        break;
+    }
+  }
+  return StepStatus::kStopped;
+}
+
+}  // namespace cpudiff::emu
