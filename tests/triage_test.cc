@@ -202,6 +202,36 @@ TEST_F(Triage, GateFailsOnAPlantedDivergenceAndPassesWithoutIt) {
   EXPECT_NE(junit.find("agrees with native on 1 cases"), std::string::npos) << junit;
 }
 
+// The issue's own check, end to end through the binary: a bug planted in
+// the emulator behind a test-only switch (CPUDIFF_EMULATOR_TEST_PLANT=add-cf:
+// add never sets CF) makes `cpudiff gate` fail with the shipped known list;
+// without the switch the same campaign passes. The case's expectation (CF
+// set by add rax, rbx with rax = 2^64 - 1, rbx = 1) was checked on native.
+TEST_F(Triage, GateFailsOnABugPlantedInTheEmulator) {
+  for (const char* engine : {"native", "emulator"}) {
+    Availability a = FindEngine(engine)->probe();
+    if (!a.available) GTEST_SKIP() << engine << " not available: " << a.reason;
+  }
+  std::string corpus = Write(
+      "add.jsonl",
+      R"({"v":1,"name":"add-carry","code":"4801d8","regs":{"rax":"0xffffffffffffffff","rbx":"0x1"},"expect":{"outcome":"halt","regs":{"rax":"0x0","rflags":"0x257"}}})"
+      "\n");
+  const std::string known = std::string(CPUDIFF_SOURCE_DIR) + "/corpus/known";
+  Exec planted = Shell("CPUDIFF_EMULATOR_TEST_PLANT=add-cf " + std::string(CPUDIFF_BINARY) +
+                       " run " + corpus + " --engines native,emulator --db " + Path("p.db"));
+  EXPECT_EQ(planted.code, 1) << planted.out;
+  Exec gate = RunCpudiff("gate --db " + Path("p.db") + " --known " + known + " --junit " +
+                         Path("p.xml"));
+  EXPECT_EQ(gate.code, 1) << gate.out;
+  EXPECT_NE(gate.out.find("add r64, r64|flags.CF"), std::string::npos) << gate.out;
+
+  Exec clean =
+      RunCpudiff("run " + corpus + " --engines native,emulator --db " + Path("c.db"));
+  EXPECT_EQ(clean.code, 0) << clean.out;
+  Exec pass = RunCpudiff("gate --db " + Path("c.db") + " --known " + known);
+  EXPECT_EQ(pass.code, 0) << pass.out;
+}
+
 TEST_F(Triage, GatePassesAKnownOrBaselineSignatureOnly) {
   std::string sig = CraftRun(Path("run.db"), /*plant=*/true);
   GateOptions opts;

@@ -9,6 +9,15 @@ using namespace isa;
 
 enum AluOp { kAdd, kOr, kAdc, kSbb, kAnd, kSub, kXor, kCmp };
 
+}  // namespace
+
+// Test-only: a deliberately planted bug (add never sets CF), switched on by
+// the environment variable CPUDIFF_EMULATOR_TEST_PLANT=add-cf, so that the
+// CI gate can be shown to fail on a new divergence (tests/triage_test.cc).
+bool g_test_plant_add_cf = false;
+
+namespace {
+
 // Result and the six status flags of a two-operand ALU operation.
 uint64_t AluCompute(int op, uint64_t a, uint64_t b, bool cin, int size, uint64_t* flags) {
   uint64_t m = SizeMask(size), sb = SignBit(size);
@@ -19,6 +28,7 @@ uint64_t AluCompute(int op, uint64_t a, uint64_t b, bool cin, int size, uint64_t
       uint64_t c = (op == kAdc && cin) ? 1 : 0;
       r = (a + b + c) & m;
       bool carry = size == 8 ? (r < a || (c && r == a)) : ((a + b + c) >> (size * 8)) != 0;
+      if (op == kAdd && g_test_plant_add_cf) carry = false;
       if (carry) f |= kFlagCF;
       if ((a ^ r) & (b ^ r) & sb) f |= kFlagOF;
       if ((a ^ b ^ r) & 0x10) f |= kFlagAF;

@@ -258,4 +258,7 @@ class Cpu {
   uint32_t cache_gen_ = 1;
 };
 
+// Test-only planted bug (engines/emulator/arith.cc): add never sets CF.
+extern bool g_test_plant_add_cf;
+
 }  // namespace cpudiff::emu

@@ -43,6 +43,8 @@ class EmulatorEngine : public Engine {
  public:
   explicit EmulatorEngine(const EngineOptions& options) : budget_(options.max_instructions) {
     cpu_.vendor = SelectedVendor();
+    const char* plant = std::getenv("CPUDIFF_EMULATOR_TEST_PLANT");
+    emu::g_test_plant_add_cf = plant != nullptr && std::strcmp(plant, "add-cf") == 0;
   }
 
   void Run(std::span<const TestCase* const> cases, std::span<RunResult> results) override {
