@@ -116,13 +116,13 @@ Xmm XmmValue(Rng& rng) {
 uint32_t MxcsrValue(Rng& rng, bool unmask) {
   if (!unmask && rng.Below(2)) return kMxcsrDefault;
   uint32_t m = kMxcsrDefault;
-  m = (m & ~(3u << 13)) | static_cast<uint32_t>(rng.Below(4)) << 13;          // rounding mode
-  if (rng.Below(4) == 0) m |= 1u << 6;                                        // DAZ
-  if (rng.Below(4) == 0) m |= 1u << 15;                                       // FTZ
+  m = (m & ~(3u << 13)) | static_cast<uint32_t>(rng.Below(4)) << 13;  // rounding mode
+  if (rng.Below(4) == 0) m |= 1u << 6;                                // DAZ
+  if (rng.Below(4) == 0) m |= 1u << 15;                               // FTZ
   // Some exceptions unmasked, always precision (inexact): almost every
   // floating-point instruction raises it.
   if (unmask) m &= ~((static_cast<uint32_t>(rng.Next()) & 0x1f80) | 1u << 12);
-  if (rng.Below(8) == 0) m |= static_cast<uint32_t>(rng.Next()) & 0x3f;       // sticky flags
+  if (rng.Below(8) == 0) m |= static_cast<uint32_t>(rng.Next()) & 0x3f;  // sticky flags
   return m;
 }
 
