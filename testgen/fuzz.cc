@@ -144,6 +144,37 @@ enum class Fault : uint8_t {
   kSimd,          // unmasked SIMD floating-point exceptions in MXCSR: #XM
 };
 
+// The case tag of a planned fault ("fault-unmapped", ...): a report can
+// tell planned faults from the others.
+const char* FaultTag(Fault f) {
+  switch (f) {
+    case Fault::kUnmapped:
+      return "fault-unmapped";
+    case Fault::kWild:
+      return "fault-wild";
+    case Fault::kReadOnly:
+      return "fault-read-only";
+    case Fault::kPageCross:
+      return "fault-page-end";
+    case Fault::kNonCanonical:
+      return "fault-non-canonical";
+    case Fault::kMisaligned:
+      return "fault-misaligned";
+    case Fault::kAlignCheck:
+      return "fault-alignment-check";
+    case Fault::kDivide:
+      return "fault-divide";
+    case Fault::kLock:
+      return "fault-lock";
+    case Fault::kFaulting:
+      return "fault-form";
+    case Fault::kSimd:
+      return "fault-simd";
+    default:
+      return nullptr;
+  }
+}
+
 // Percent of cases with a deliberate fault. With raw-byte cases (which
 // fault on their own often) this leaves about three cases in four running
 // to their end on silicon (docs/fuzzing.md has the measured shares).
@@ -403,6 +434,15 @@ FuzzGenerator::FuzzGenerator(FuzzOptions opts) : opts_(std::move(opts)) {
     if (f.mnemonic == ZYDIS_MNEMONIC_DIV || f.mnemonic == ZYDIS_MNEMONIC_IDIV) {
       divide_forms_.push_back(i);
     }
+    // Packed and scalar floating-point arithmetic: add, sub, mul, div, sqrt
+    // on ps/pd/ss/sd (results mostly inexact).
+    const std::string_view m = ZydisMnemonicGetString(f.mnemonic);
+    if (f.has_xmm && m.size() >= 5 &&
+        (m.starts_with("add") || m.starts_with("sub") || m.starts_with("mul") ||
+         m.starts_with("div") || m.starts_with("sqrt")) &&
+        (m.ends_with("ps") || m.ends_with("pd") || m.ends_with("ss") || m.ends_with("sd"))) {
+      float_forms_.push_back(i);
+    }
     if (!f.has_memory) {
       register_forms_.push_back(i);
       continue;
@@ -451,6 +491,9 @@ const InsnForm* FuzzGenerator::FaultForm(Rng& rng, const Stream& s) const {
       break;
     case Fault::kFaulting:
       from = &faulting_forms_;
+      break;
+    case Fault::kSimd:
+      from = &float_forms_;
       break;
     default:
       break;
@@ -679,8 +722,10 @@ bool FuzzGenerator::EmitForm(Rng& rng, const InsnForm& f, Stream& s, uint32_t av
           break;
       }
     }
-    if (target && s.fault == Fault::kLock) req.prefixes |= ZYDIS_ATTRIB_HAS_LOCK;
-    const size_t before = s.code.size();
+    // The encoder refuses lock where it is not allowed, which is the
+    // point: the prefix byte goes in front by hand.
+    if (target && s.fault == Fault::kLock) s.code.push_back(0xf0);
+    const size_t before = s.code.size() - (target && s.fault == Fault::kLock ? 1 : 0);
     const uint32_t undef_before = s.undef;
     if (guard && !EmitDivideGuard(f, req, s.code_addr, &s.code)) {
       s.code.resize(before);
@@ -712,6 +757,7 @@ bool FuzzGenerator::EmitForm(Rng& rng, const InsnForm& f, Stream& s, uint32_t av
   // whatever their memory operand does: only register forms, and only
   // where nothing is avoided.
   if (avoid_regs != 0 || f.has_memory || guard) return false;
+  if (target && s.fault == Fault::kLock) s.code.push_back(0xf0);
   const uint32_t written = BytesWrittenGprs(f.bytes);
   if (clean_case && (written >> kRsp & 1)) return false;
   s.code.insert(s.code.end(), f.bytes.begin(), f.bytes.end());
@@ -924,6 +970,7 @@ void FuzzGenerator::Generate(uint64_t case_seed, TestCase* out) const {
   *out = TestCase{};
   out->seed = case_seed;
   const Shape shape = shapes_[rng.Below(shapes_.size())];
+  Fault planned = Fault::kNone;
   if (shape == Shape::kMutate) {
     Mutate(rng, out);
   } else {
@@ -933,6 +980,7 @@ void FuzzGenerator::Generate(uint64_t case_seed, TestCase* out) const {
                         : 1 + static_cast<int>(rng.Below(static_cast<uint64_t>(opts_.max_length)));
     Plan plan;
     if (shape != Shape::kRaw) PlanFault(rng, len, &plan);
+    planned = plan.fault;
     Values(rng, plan, out);
     Stream s;
     s.code_addr = out->code_addr;
@@ -966,6 +1014,7 @@ void FuzzGenerator::Generate(uint64_t case_seed, TestCase* out) const {
   out->generator = "fuzz";
   out->source = "fuzz";
   out->tags = {"fuzz", std::string(ShapeName(shape))};
+  if (const char* tag = FaultTag(planned)) out->tags.push_back(tag);
 }
 
 }  // namespace cpudiff

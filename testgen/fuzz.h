@@ -92,6 +92,7 @@ class FuzzGenerator {
   std::vector<uint32_t> narrow_forms_;    // 16- to 64-bit memory operand: #AC
   std::vector<uint32_t> divide_forms_;    // div, idiv: #DE
   std::vector<uint32_t> register_forms_;  // no memory operand: lock is #UD
+  std::vector<uint32_t> float_forms_;     // SSE floating-point arithmetic: #XM
   // Forms that fault whatever the values (cli, sti: #GP at CPL 3; nop with
   // two register operands, which the Zydis encoder encodes as 0f 0d /r: #UD
   // on AMD) or depending on memory contents

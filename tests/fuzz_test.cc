@@ -72,7 +72,12 @@ TEST(FuzzGenerator, CasesAreValidCorpusLines) {
     std::string line = WriteCaseLine(tc);
     ASSERT_TRUE(ParseCaseLine(line, "gen", &back, &err)) << err.ToString() << "\n" << line;
     EXPECT_EQ(back.Hash(), tc.Hash()) << line;
-    ASSERT_EQ(tc.tags.size(), 2u);
+    // "fuzz", the shape and, for a case with a planned fault, its kind.
+    ASSERT_GE(tc.tags.size(), 2u);
+    ASSERT_LE(tc.tags.size(), 3u);
+    if (tc.tags.size() == 3) {
+      EXPECT_TRUE(tc.tags[2].starts_with("fault-")) << tc.tags[2];
+    }
     shapes[tc.tags[1]]++;
   }
   for (const char* s : {"single", "random", "branch", "memory", "raw"}) {
