@@ -258,8 +258,11 @@ std::shared_ptr<const FormSet> FormSet::Build(const FormFilter& filter) {
       if (full < ZYDIS_REGISTER_RAX || full > ZYDIS_REGISTER_R15) continue;
       const int id = full - ZYDIS_REGISTER_RAX;
       if (id == 4) continue;  // rsp: pushes and pops keep it in the stack page
-      if (in.meta.category == ZYDIS_CATEGORY_STRINGOP && (id == 6 || id == 7)) continue;
-      if (in.mnemonic == ZYDIS_MNEMONIC_ENTER && id == 5) continue;
+      if ((in.meta.category == ZYDIS_CATEGORY_STRINGOP && (id == 6 || id == 7)) ||
+          (in.mnemonic == ZYDIS_MNEMONIC_ENTER && id == 5)) {
+        f.implicit_gpr_stepped |= 1u << id;
+        continue;
+      }
       f.implicit_gpr_written |= 1u << id;
     }
     f.bytes.assign(buf, buf + in.length);

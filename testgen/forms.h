@@ -44,6 +44,9 @@ struct InsnForm {
   // using them as base or index afterwards. String instructions only step
   // rsi/rdi and enter points rbp into the stack: not counted.
   uint32_t implicit_gpr_written = 0;
+  // Those it steps instead (string instructions: rsi, rdi; enter: rbp):
+  // still addresses, no longer 16-byte aligned.
+  uint32_t implicit_gpr_stepped = 0;
   bool has_memory = false;
   bool memory_written = false;  // a memory operand is written
   uint16_t mem_bits = 0;        // size of the (first) memory operand in bits

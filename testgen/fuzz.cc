@@ -392,7 +392,8 @@ struct FuzzGenerator::Stream {
   // General-purpose registers that no longer hold the address or index
   // Values gave them: not used as base or index any more.
   uint32_t dirty = 0;
-  int insn = 0;  // instructions emitted so far
+  uint32_t stepped = 0;  // still addresses, maybe not 16-byte aligned
+  int insn = 0;          // instructions emitted so far
   Fault fault = Fault::kNone;
   int fault_at = 0;    // the instruction that gets the fault
   int fault_reg = -1;  // the pointer register holding the bad address
@@ -642,9 +643,15 @@ bool FuzzGenerator::EmitForm(Rng& rng, const InsnForm& f, Stream& s, uint32_t av
           auto Reg = [&](int gpr) { return ZydisRegisterEncode(cls, static_cast<ZyanU8>(gpr)); };
           const int64_t size = op.mem.size;
           // Clean pointer and index registers.
+          // 128-bit operands (aligned SSE forms) only through registers
+          // known to be 16-byte aligned: not rsp (pushes move it by 8),
+          // nor one a string instruction or enter stepped.
+          const bool wide = size >= 16;
           int ptrs[std::size(kPointerRegs)], nptrs = 0;
           for (int r : kPointerRegs) {
-            if (!(s.dirty >> r & 1) && r != s.fault_reg) ptrs[nptrs++] = r;
+            if (!(s.dirty >> r & 1) && r != s.fault_reg && !(wide && (s.stepped >> r & 1))) {
+              ptrs[nptrs++] = r;
+            }
           }
           int idxs[std::size(kIndexRegs)], nidxs = 0;
           for (int r : kIndexRegs) {
@@ -676,7 +683,7 @@ bool FuzzGenerator::EmitForm(Rng& rng, const InsnForm& f, Stream& s, uint32_t av
             align = false;
           } else {
             const uint64_t pick = rng.Below(20);
-            const bool rsp_ok = !(s.dirty >> kRsp & 1);
+            const bool rsp_ok = !(s.dirty >> kRsp & 1) && !wide;
             if (pick < 17 && nptrs) {
               op.mem.base = Reg(ptrs[rng.Below(nptrs)]);
               if (nidxs && rng.Below(4) == 0) {
@@ -747,6 +754,7 @@ bool FuzzGenerator::EmitForm(Rng& rng, const InsnForm& f, Stream& s, uint32_t av
     if (Encode(req, s.code_addr + s.code.size(), &s.code)) {
       TrackFlags(f, shift_count, s);
       s.dirty |= written_regs;
+      s.stepped |= f.implicit_gpr_stepped;
       return true;
     }
     s.code.resize(before);
@@ -835,6 +843,7 @@ void FuzzGenerator::Branches(Rng& rng, int n, Stream& s) const {
         s.undef = before | block.undef;
         // Registers dirty on either path are dirty after the join.
         s.dirty = block.dirty;
+        s.stepped = block.stepped;
         s.insn = block.insn;
         s.fault_done = block.fault_done;
         break;
@@ -857,21 +866,24 @@ void FuzzGenerator::Branches(Rng& rng, int n, Stream& s) const {
         // Likewise the registers dirty at the body's start: a base register
         // the body overwrites is dirty on the second iteration.
         uint32_t head_dirty = s.dirty;
+        uint32_t head_stepped = s.stepped;
         const int insn = s.insn;
         const bool fault_done = s.fault_done;
         for (int round = 0; round < 4; ++round) {
           s.code.resize(body_start);
           s.undef = head;
           s.dirty = head_dirty;
+          s.stepped = head_stepped;
           s.insn = insn;
           s.fault_done = fault_done;
           EmitInstructions(rng, part, false, 1u << kLoopReg, s);
           // dec writes OF SF ZF AF PF and keeps CF.
           uint32_t exit = s.undef & ~(kOF | kSF | kZF | kPF | (1u << 4));
           const bool flags_ok = !s.check || (exit & ~head) == 0;
-          if (flags_ok && (s.dirty & ~head_dirty) == 0) break;
+          if (flags_ok && (s.dirty & ~head_dirty) == 0 && (s.stepped & ~head_stepped) == 0) break;
           if (s.check) head |= exit;
           head_dirty |= s.dirty;
+          head_stepped |= s.stepped;
         }
         ZydisEncoderRequest dec = Request(ZYDIS_MNEMONIC_DEC);
         dec.operand_count = 1;

@@ -344,8 +344,8 @@ TEST_F(FuzzCli, GeneratedLoopsEnd) {
 // Faults are planned once per case (15% of the generated streams), every
 // other operand is valid: on silicon most streams run to their end, and
 // every kind of fault the plan provokes still happens. Figures checked with
-// the native engine on this project's AMD host (seed 9: 2,591 of 3,000
-// halt; #PF 167, #GP 151, #AC 30, #UD 24, #DE 23, #SS 10, #XM 4).
+// the native engine on this project's AMD host (seed 9: 2,576 of 3,000
+// halt; #PF 166, #GP 131, #UD 47, #AC 30, #DE 23, #XM 17, #SS 10).
 TEST_F(FuzzCli, MostStreamsRunToTheirEndAndEveryFaultKindHappens) {
   std::string why;
   if (!Available("native", &why)) GTEST_SKIP() << "native not available: " << why;
