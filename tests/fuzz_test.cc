@@ -100,7 +100,10 @@ std::vector<ZydisDecodedInstruction> DecodeAllOffsets(const TestCase& tc) {
       out.push_back(in);
       off += raw ? 1 : in.length;
     } else {
-      EXPECT_TRUE(raw) << "generated code does not decode at " << off;
+      // The planned #UD of a lock prefix: Zydis refuses the prefixed
+      // instruction (that is the point); what follows the prefix decodes.
+      const bool lock = tc.tags.size() > 2 && tc.tags[2] == "fault-lock" && tc.code[off] == 0xf0;
+      EXPECT_TRUE(raw || lock) << "generated code does not decode at " << off;
       ++off;
     }
   }
