@@ -267,8 +267,6 @@ std::shared_ptr<const FormSet> FormSet::Build(const FormFilter& filter) {
     }
     f.bytes.assign(buf, buf + in.length);
     f.mnemonic = in.mnemonic;
-    f.opcode_map = static_cast<uint8_t>(in.opcode_map);
-    f.opcode = in.opcode;
     f.operand_width = in.operand_width;
     if (in.cpu_flags) {
       f.flags_tested = in.cpu_flags->tested;

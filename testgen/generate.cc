@@ -44,22 +44,10 @@ void Unary(Rng& rng, std::vector<uint8_t>& out) {
   int dst = PickDest(rng);
   EmitRex(out, true, 0, dst);
   switch (rng.Below(4)) {
-    case 0:
-      out.push_back(0xff);
-      out.push_back(ModRm(3, 0, dst));
-      break;
-    case 1:
-      out.push_back(0xff);
-      out.push_back(ModRm(3, 1, dst));
-      break;
-    case 2:
-      out.push_back(0xf7);
-      out.push_back(ModRm(3, 2, dst));
-      break;
-    default:
-      out.push_back(0xf7);
-      out.push_back(ModRm(3, 3, dst));
-      break;
+    case 0: out.push_back(0xff); out.push_back(ModRm(3, 0, dst)); break;
+    case 1: out.push_back(0xff); out.push_back(ModRm(3, 1, dst)); break;
+    case 2: out.push_back(0xf7); out.push_back(ModRm(3, 2, dst)); break;
+    default: out.push_back(0xf7); out.push_back(ModRm(3, 3, dst)); break;
   }
 }
 
@@ -111,20 +99,13 @@ void Memory(Rng& rng, std::vector<uint8_t>& out) {
 
 uint64_t Rng::EdgeValue() {
   switch (Below(8)) {
-    case 0:
-      return 0;
-    case 1:
-      return 1;
-    case 2:
-      return ~0ull;
-    case 3:
-      return 1ull << Below(64);
-    case 4:
-      return (1ull << 63) - Below(2);  // INT64_MAX, INT64_MAX-1
-    case 5:
-      return 0x80000000ull - Below(2);
-    default:
-      return Next();
+    case 0: return 0;
+    case 1: return 1;
+    case 2: return ~0ull;
+    case 3: return 1ull << Below(64);
+    case 4: return (1ull << 63) - Below(2);  // INT64_MAX, INT64_MAX-1
+    case 5: return 0x80000000ull - Below(2);
+    default: return Next();
   }
 }
 
@@ -151,21 +132,11 @@ TestCase GenerateAluCase(Rng& rng, const GenOptions& opts) {
   int n = opts.min_insns + static_cast<int>(rng.Below(opts.max_insns - opts.min_insns + 1));
   for (int i = 0; i < n; ++i) {
     switch (rng.Below(opts.memory_ops ? 5 : 4)) {
-      case 0:
-        AluRegReg(rng, tc.code);
-        break;
-      case 1:
-        ShiftImm(rng, tc.code);
-        break;
-      case 2:
-        Unary(rng, tc.code);
-        break;
-      case 3:
-        Misc(rng, tc.code);
-        break;
-      default:
-        Memory(rng, tc.code);
-        break;
+      case 0: AluRegReg(rng, tc.code); break;
+      case 1: ShiftImm(rng, tc.code); break;
+      case 2: Unary(rng, tc.code); break;
+      case 3: Misc(rng, tc.code); break;
+      default: Memory(rng, tc.code); break;
     }
   }
   return tc;
