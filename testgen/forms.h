@@ -51,8 +51,8 @@ struct InsnForm {
   bool memory_written = false;  // a memory operand is written
   uint16_t mem_bits = 0;        // size of the (first) memory operand in bits
   bool has_xmm = false;         // an XMM register operand
-  bool is_shift = false;  // shift or rotate: immediates are counts
-  std::string name;       // "add r64, imm8"-like key, for listings
+  bool is_shift = false;        // shift or rotate: immediates are counts
+  std::string name;             // "add r64, imm8"-like key, for listings
 };
 
 struct FormFilter {
