@@ -211,13 +211,18 @@ std::shared_ptr<const FormSet> FormSet::Build(const FormFilter& filter) {
           fo.reg_class = ZydisRegisterGetClass(op.reg.value);
           fo.written = (op.actions & ZYDIS_OPERAND_ACTION_MASK_WRITE) != 0;
           ok = RewritableClass(fo.reg_class);
+          f.has_xmm |= fo.reg_class == ZYDIS_REGCLASS_XMM;
           part = std::string(fo.reg_class == ZYDIS_REGCLASS_XMM ? "xmm" : "r") +
                  std::to_string(op.size);
           break;
         case ZYDIS_OPERAND_TYPE_MEMORY:
           ok = op.mem.type == ZYDIS_MEMOP_TYPE_MEM && op.mem.segment != ZYDIS_REGISTER_FS &&
                op.mem.segment != ZYDIS_REGISTER_GS;
+          fo.written = (op.actions & ZYDIS_OPERAND_ACTION_MASK_WRITE) != 0;
+          fo.mem_bits = op.size;
+          if (!f.has_memory) f.mem_bits = op.size;
           f.has_memory = true;
+          f.memory_written |= fo.written;
           part = "m" + std::to_string(op.size);
           break;
         case ZYDIS_OPERAND_TYPE_IMMEDIATE:
@@ -242,6 +247,24 @@ std::shared_ptr<const FormSet> FormSet::Build(const FormFilter& filter) {
     uint8_t enc[ZYDIS_MAX_INSTRUCTION_LENGTH];
     ZyanUSize len = sizeof enc;
     if (!ZYAN_SUCCESS(ZydisEncoderEncodeInstruction(&f.request, enc, &len))) continue;
+    for (uint8_t i = in.operand_count_visible; i < in.operand_count; ++i) {
+      const ZydisDecodedOperand& op = ops[i];
+      if (op.type != ZYDIS_OPERAND_TYPE_REGISTER ||
+          !(op.actions & ZYDIS_OPERAND_ACTION_MASK_WRITE)) {
+        continue;
+      }
+      const ZydisRegister full =
+          ZydisRegisterGetLargestEnclosing(ZYDIS_MACHINE_MODE_LONG_64, op.reg.value);
+      if (full < ZYDIS_REGISTER_RAX || full > ZYDIS_REGISTER_R15) continue;
+      const int id = full - ZYDIS_REGISTER_RAX;
+      if (id == 4) continue;  // rsp: pushes and pops keep it in the stack page
+      if ((in.meta.category == ZYDIS_CATEGORY_STRINGOP && (id == 6 || id == 7)) ||
+          (in.mnemonic == ZYDIS_MNEMONIC_ENTER && id == 5)) {
+        f.implicit_gpr_stepped |= 1u << id;
+        continue;
+      }
+      f.implicit_gpr_written |= 1u << id;
+    }
     f.bytes.assign(buf, buf + in.length);
     f.mnemonic = in.mnemonic;
     f.operand_width = in.operand_width;

@@ -22,7 +22,8 @@ namespace cpudiff {
 struct FormOperand {
   ZydisOperandType type = ZYDIS_OPERAND_TYPE_UNUSED;
   ZydisRegisterClass reg_class = ZYDIS_REGCLASS_INVALID;  // registers
-  bool written = false;                                   // registers: written by the form
+  bool written = false;                                   // written by the form
+  uint16_t mem_bits = 0;                                  // memory: access size in bits
   uint8_t imm_bits = 0;                                   // immediates: encoded width
   bool imm_signed = false;
 };
@@ -37,9 +38,21 @@ struct InsnForm {
   uint32_t flags_tested = 0;
   uint32_t flags_written = 0;  // modified, set to 0 or to 1
   uint32_t flags_undefined = 0;
+  // General-purpose registers (bit = register number, rsp excluded) that
+  // the form writes without naming them, when that leaves them holding
+  // something other than an address near the old one: the generator stops
+  // using them as base or index afterwards. String instructions only step
+  // rsi/rdi and enter points rbp into the stack: not counted.
+  uint32_t implicit_gpr_written = 0;
+  // Those it steps instead (string instructions: rsi, rdi; enter: rbp):
+  // still addresses, no longer 16-byte aligned.
+  uint32_t implicit_gpr_stepped = 0;
   bool has_memory = false;
-  bool is_shift = false;  // shift or rotate: immediates are counts
-  std::string name;       // "add r64, imm8"-like key, for listings
+  bool memory_written = false;  // a memory operand is written
+  uint16_t mem_bits = 0;        // size of the (first) memory operand in bits
+  bool has_xmm = false;         // an XMM register operand
+  bool is_shift = false;        // shift or rotate: immediates are counts
+  std::string name;             // "add r64, imm8"-like key, for listings
 };
 
 struct FormFilter {

@@ -113,35 +113,95 @@ Xmm XmmValue(Rng& rng) {
   }
 }
 
-uint32_t MxcsrValue(Rng& rng) {
-  if (rng.Below(2)) return kMxcsrDefault;
+uint32_t MxcsrValue(Rng& rng, bool unmask) {
+  if (!unmask && rng.Below(2)) return kMxcsrDefault;
   uint32_t m = kMxcsrDefault;
-  m = (m & ~(3u << 13)) | static_cast<uint32_t>(rng.Below(4)) << 13;          // rounding mode
-  if (rng.Below(4) == 0) m |= 1u << 6;                                        // DAZ
-  if (rng.Below(4) == 0) m |= 1u << 15;                                       // FTZ
-  if (rng.Below(4) == 0) m &= ~(static_cast<uint32_t>(rng.Next()) & 0x1f80);  // unmask some
-  if (rng.Below(8) == 0) m |= static_cast<uint32_t>(rng.Next()) & 0x3f;       // sticky flags
+  m = (m & ~(3u << 13)) | static_cast<uint32_t>(rng.Below(4)) << 13;  // rounding mode
+  if (rng.Below(4) == 0) m |= 1u << 6;                                // DAZ
+  if (rng.Below(4) == 0) m |= 1u << 15;                               // FTZ
+  // Some exceptions unmasked, always precision (inexact): almost every
+  // floating-point instruction raises it.
+  if (unmask) m &= ~((static_cast<uint32_t>(rng.Next()) & 0x1f80) | 1u << 12);
+  if (rng.Below(8) == 0) m |= static_cast<uint32_t>(rng.Next()) & 0x3f;  // sticky flags
   return m;
 }
 
-// Mostly 16-byte aligned addresses in the data page (aligned SSE accesses
-// need them); one in eight is unmapped, non-canonical, read-only, at a page
-// boundary or misaligned. A stream ends at its first fault, so faults are
-// kept rare enough that most streams run to their end.
-uint64_t PointerValue(Rng& rng) {
-  switch (rng.Below(40)) {
-    case 0:
-      return kGapAddr + rng.Below(kPageSize);  // unmapped
-    case 1:
-      return 0x8000000000000000ull | rng.Below(1 << 20);  // non-canonical
-    case 2:
-      return kRoAddr + 16 * rng.Below(kDataBytes / 16);  // read-only
-    case 3:
-      return kDataAddr + kPageSize - rng.Below(8);  // page crossing
-    case 4:
-      return kDataAddr + 1 + 2 * rng.Below(64);  // misaligned
+// The one deliberate fault of a case, if any. A stream ends at its first
+// fault, so the generator provokes at most one per case and keeps every
+// other operand valid: the rest of the stream still runs.
+enum class Fault : uint8_t {
+  kNone,
+  kUnmapped,      // a pointer register into the unmapped page: #PF read or write
+  kWild,          // a wild 32-bit displacement: #PF far from the mapped pages
+  kReadOnly,      // a write through a pointer into the read-only page: #PF
+  kPageCross,     // an access that starts at the end of the data pages: #PF
+  kNonCanonical,  // a non-canonical pointer: #GP, #SS when it is rbp
+  kMisaligned,    // a misaligned 128-bit SSE operand: #GP (aligned forms)
+  kAlignCheck,    // RFLAGS.AC and a misaligned operand: #AC
+  kDivide,        // div/idiv without the guard: #DE (zero or overflow)
+  kLock,          // lock on a form without memory: #UD
+  kFaulting,      // a form that faults by itself (cli, sti, ldmxcsr, ...)
+  kSimd,          // unmasked SIMD floating-point exceptions in MXCSR: #XM
+};
+
+// The case tag of a planned fault ("fault-unmapped", ...): a report can
+// tell planned faults from the others.
+const char* FaultTag(Fault f) {
+  switch (f) {
+    case Fault::kUnmapped:
+      return "fault-unmapped";
+    case Fault::kWild:
+      return "fault-wild";
+    case Fault::kReadOnly:
+      return "fault-read-only";
+    case Fault::kPageCross:
+      return "fault-page-end";
+    case Fault::kNonCanonical:
+      return "fault-non-canonical";
+    case Fault::kMisaligned:
+      return "fault-misaligned";
+    case Fault::kAlignCheck:
+      return "fault-alignment-check";
+    case Fault::kDivide:
+      return "fault-divide";
+    case Fault::kLock:
+      return "fault-lock";
+    case Fault::kFaulting:
+      return "fault-form";
+    case Fault::kSimd:
+      return "fault-simd";
     default:
-      return kDataAddr + 16 * rng.Below(16);
+      return nullptr;
+  }
+}
+
+// Percent of cases with a deliberate fault. With raw-byte cases (which
+// fault on their own often) this leaves about three cases in four running
+// to their end on silicon (docs/fuzzing.md has the measured shares).
+constexpr uint64_t kFaultPercent = 15;
+
+// The registers a planned fault goes through hold a bad address from the
+// start; nothing else uses them as base.
+bool FaultUsesRegister(Fault f) {
+  return f == Fault::kUnmapped || f == Fault::kReadOnly || f == Fault::kPageCross ||
+         f == Fault::kNonCanonical;
+}
+
+// 16-byte aligned addresses in the data page (aligned SSE accesses need
+// them); displacements and indexes keep every access inside the two pages.
+uint64_t PointerValue(Rng& rng) { return kDataAddr + 16 * rng.Below(16); }
+
+uint64_t BadPointerValue(Rng& rng, Fault f) {
+  switch (f) {
+    case Fault::kUnmapped:
+      return kGapAddr + 16 * rng.Below(16);
+    case Fault::kReadOnly:
+      return kRoAddr + 16 * rng.Below(kDataBytes / 16);
+    case Fault::kPageCross:
+      return kGapAddr - 1 - rng.Below(7);  // with displacement 0
+    default:                               // non-canonical, both sides of the hole
+      return (rng.Below(2) ? 0x8000000000000000ull : 0x0000800000000000ull) |
+             16 * rng.Below(1 << 16);
   }
 }
 
@@ -178,6 +238,77 @@ ZydisEncoderRequest Request(ZydisMnemonic m) {
   req.machine_mode = ZYDIS_MACHINE_MODE_LONG_64;
   req.mnemonic = m;
   return req;
+}
+
+// The guard in front of a div/idiv (`req`, operand 0 its divisor, never in
+// rax/rdx): `or divisor, 1` (never zero), then the high half of the
+// dividend cleared (div) or sign-extended (idiv), so that the quotient
+// fits. Only idiv of the most negative value by -1 can still trap. The
+// flags the guard writes do not matter: the division leaves them all
+// undefined.
+bool EmitDivideGuard(const InsnForm& f, const ZydisEncoderRequest& req, uint64_t code_addr,
+                     std::vector<uint8_t>* code) {
+  ZydisEncoderRequest orr = Request(ZYDIS_MNEMONIC_OR);
+  orr.operand_count = 2;
+  orr.operands[0] = req.operands[0];
+  orr.operands[1].type = ZYDIS_OPERAND_TYPE_IMMEDIATE;
+  orr.operands[1].imm.u = 1;
+  if (!Encode(orr, code_addr + code->size(), code)) return false;
+  const bool sign = f.mnemonic == ZYDIS_MNEMONIC_IDIV;
+  ZydisEncoderRequest high;
+  switch (f.operand_width) {
+    case 8:
+      high = Request(sign ? ZYDIS_MNEMONIC_CBW : ZYDIS_MNEMONIC_MOV);
+      break;
+    case 16:
+      high = Request(sign ? ZYDIS_MNEMONIC_CWD : ZYDIS_MNEMONIC_MOV);
+      break;
+    case 32:
+      high = Request(sign ? ZYDIS_MNEMONIC_CDQ : ZYDIS_MNEMONIC_MOV);
+      break;
+    default:
+      high = Request(sign ? ZYDIS_MNEMONIC_CQO : ZYDIS_MNEMONIC_MOV);
+      break;
+  }
+  if (!sign) {
+    high.operand_count = 2;
+    high.operands[0].type = ZYDIS_OPERAND_TYPE_REGISTER;
+    high.operands[0].reg.value = f.operand_width == 8    ? ZYDIS_REGISTER_AH
+                                 : f.operand_width == 16 ? ZYDIS_REGISTER_DX
+                                                         : ZYDIS_REGISTER_EDX;
+    high.operands[1].type = ZYDIS_OPERAND_TYPE_IMMEDIATE;
+    high.operands[1].imm.u = 0;
+  }
+  return Encode(high, code_addr + code->size(), code);
+}
+
+// Every general-purpose register an encoded instruction writes (bit =
+// register number); for the rare form emitted as found.
+uint32_t BytesWrittenGprs(const std::vector<uint8_t>& bytes) {
+  ZydisDecoder d;
+  ZydisDecoderInit(&d, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
+  ZydisDecodedInstruction in;
+  ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
+  if (!ZYAN_SUCCESS(ZydisDecoderDecodeFull(&d, bytes.data(), bytes.size(), &in, ops))) {
+    return ~0u;
+  }
+  uint32_t mask = 0;
+  for (uint8_t i = 0; i < in.operand_count; ++i) {
+    if (ops[i].type != ZYDIS_OPERAND_TYPE_REGISTER ||
+        !(ops[i].actions & ZYDIS_OPERAND_ACTION_MASK_WRITE)) {
+      continue;
+    }
+    const ZydisRegister full =
+        ZydisRegisterGetLargestEnclosing(ZYDIS_MACHINE_MODE_LONG_64, ops[i].reg.value);
+    if (full >= ZYDIS_REGISTER_RAX && full <= ZYDIS_REGISTER_R15) {
+      mask |= 1u << (full - ZYDIS_REGISTER_RAX);
+    }
+  }
+  // Pushes and pops keep rsp in the stack page.
+  if (in.meta.category == ZYDIS_CATEGORY_PUSH || in.meta.category == ZYDIS_CATEGORY_POP) {
+    mask &= ~(1u << kRsp);
+  }
+  return mask;
 }
 
 uint64_t ShiftCount(Rng& rng, int width) {
@@ -258,6 +389,21 @@ struct FuzzGenerator::Stream {
   std::vector<uint8_t> code;
   uint32_t undef = 0;  // flags undefined at the end of `code`
   bool check = true;
+  // General-purpose registers that no longer hold the address or index
+  // Values gave them: not used as base or index any more.
+  uint32_t dirty = 0;
+  uint32_t stepped = 0;  // still addresses, maybe not 16-byte aligned
+  int insn = 0;          // instructions emitted so far
+  Fault fault = Fault::kNone;
+  int fault_at = 0;    // the instruction that gets the fault
+  int fault_reg = -1;  // the pointer register holding the bad address
+  bool fault_done = false;
+};
+
+struct FuzzGenerator::Plan {
+  Fault fault = Fault::kNone;
+  int at = 0;
+  int reg = -1;
 };
 
 FuzzGenerator::FuzzGenerator(FuzzOptions opts) : opts_(std::move(opts)) {
@@ -275,6 +421,87 @@ FuzzGenerator::FuzzGenerator(FuzzOptions opts) : opts_(std::move(opts)) {
       throw std::invalid_argument("the mutate shape needs corpus cases (--mutate FILE)");
     }
   }
+  const auto& forms = forms_->forms();
+  fault_only_.assign(forms.size(), false);
+  for (uint32_t i = 0; i < forms.size(); ++i) {
+    const InsnForm& f = forms[i];
+    if (f.mnemonic == ZYDIS_MNEMONIC_CLI || f.mnemonic == ZYDIS_MNEMONIC_STI ||
+        f.mnemonic == ZYDIS_MNEMONIC_LDMXCSR ||
+        (f.mnemonic == ZYDIS_MNEMONIC_NOP && !f.has_memory && f.operands.size() >= 2)) {
+      fault_only_[i] = true;
+      faulting_forms_.push_back(i);
+      continue;
+    }
+    if (f.mnemonic == ZYDIS_MNEMONIC_DIV || f.mnemonic == ZYDIS_MNEMONIC_IDIV) {
+      divide_forms_.push_back(i);
+    }
+    // Packed and scalar floating-point arithmetic: add, sub, mul, div, sqrt
+    // on ps/pd/ss/sd (results mostly inexact).
+    const std::string_view m = ZydisMnemonicGetString(f.mnemonic);
+    if (f.has_xmm && m.size() >= 5 &&
+        (m.starts_with("add") || m.starts_with("sub") || m.starts_with("mul") ||
+         m.starts_with("div") || m.starts_with("sqrt")) &&
+        (m.ends_with("ps") || m.ends_with("pd") || m.ends_with("ss") || m.ends_with("sd"))) {
+      float_forms_.push_back(i);
+    }
+    if (!f.has_memory) {
+      register_forms_.push_back(i);
+      continue;
+    }
+    if (f.memory_written) write_forms_.push_back(i);
+    if (f.has_xmm && f.mem_bits == 128) m128_forms_.push_back(i);
+    if (f.mem_bits >= 16 && f.mem_bits <= 64) narrow_forms_.push_back(i);
+  }
+}
+
+void FuzzGenerator::PlanFault(Rng& rng, int len, Plan* plan) const {
+  *plan = Plan{};
+  if (rng.Below(100) >= kFaultPercent) return;
+  // Weights by repetition: page faults and non-canonical addresses are the
+  // most varied (read, write, every addressing form).
+  static constexpr Fault kKinds[] = {
+      Fault::kUnmapped,   Fault::kUnmapped,   Fault::kWild,         Fault::kReadOnly,
+      Fault::kReadOnly,   Fault::kPageCross,  Fault::kNonCanonical, Fault::kNonCanonical,
+      Fault::kMisaligned, Fault::kMisaligned, Fault::kAlignCheck,   Fault::kDivide,
+      Fault::kLock,       Fault::kFaulting,   Fault::kSimd,
+  };
+  plan->fault = kKinds[rng.Below(std::size(kKinds))];
+  plan->at = static_cast<int>(rng.Below(static_cast<uint64_t>(len)));
+  if (FaultUsesRegister(plan->fault)) {
+    plan->reg = kPointerRegs[rng.Below(std::size(kPointerRegs))];
+  }
+}
+
+const InsnForm* FuzzGenerator::FaultForm(Rng& rng, const Stream& s) const {
+  const std::vector<uint32_t>* from = &forms_->memory_forms();
+  switch (s.fault) {
+    case Fault::kReadOnly:
+      from = &write_forms_;
+      break;
+    case Fault::kMisaligned:
+      from = &m128_forms_;
+      break;
+    case Fault::kAlignCheck:
+      from = &narrow_forms_;
+      break;
+    case Fault::kDivide:
+      from = &divide_forms_;
+      break;
+    case Fault::kLock:
+      from = &register_forms_;
+      break;
+    case Fault::kFaulting:
+      from = &faulting_forms_;
+      break;
+    case Fault::kSimd:
+      from = &float_forms_;
+      break;
+    default:
+      break;
+  }
+  // An --isa without such forms: any form, and the fault may not happen.
+  if (from->empty()) return nullptr;
+  return &forms_->forms()[(*from)[rng.Below(from->size())]];
 }
 
 uint64_t FuzzGenerator::CaseSeed(uint64_t seed, uint64_t index) {
@@ -298,25 +525,27 @@ std::string FuzzGenerator::ConfigJson() const {
   return "{\"generator\":\"fuzz\",\"isa\":[" + isa + "],\"shapes\":[" + shapes + "]," + buf + "}";
 }
 
-void FuzzGenerator::Values(Rng& rng, TestCase* tc) const {
+void FuzzGenerator::Values(Rng& rng, const Plan& plan, TestCase* tc) const {
   CpuState& s = tc->init;
   for (int r = 0; r < 16; ++r) s.gpr[r] = GprValue(rng);
   for (int r : kPointerRegs) s.gpr[r] = PointerValue(rng);
-  for (int r : kIndexRegs) s.gpr[r] = rng.Below(8) ? 16 * rng.Below(4) : GprValue(rng);
+  if (plan.reg >= 0) s.gpr[plan.reg] = BadPointerValue(rng, plan.fault);
+  for (int r : kIndexRegs) s.gpr[r] = 16 * rng.Below(4);
   s.gpr[kRsp] = kStackTop;
   s.rip = tc->code_addr;
   for (Xmm& x : s.xmm) x = XmmValue(rng);
-  s.mxcsr = MxcsrValue(rng);
+  s.mxcsr = MxcsrValue(rng, plan.fault == Fault::kSimd);
   s.rflags = 0x202 | (rng.Next() & kStatusFlags);
   if (rng.Below(8) == 0) s.rflags |= kFlagDF;
   // AC makes silicon raise #AC on misaligned accesses (Linux sets CR0.AM):
-  // rare, so that it does not hide everything else.
-  if (rng.Below(32) == 0) s.rflags |= kFlagAC;
+  // only with the planned #AC, so that it does not end other streams.
+  if (plan.fault == Fault::kAlignCheck) s.rflags |= kFlagAC;
   FillBytes(rng, &tc->mem[0].data);
   FillBytes(rng, &tc->mem[1].data);
 }
 
-bool FuzzGenerator::EmitForm(Rng& rng, const InsnForm& f, Stream& s, uint32_t avoid_regs) const {
+bool FuzzGenerator::EmitForm(Rng& rng, const InsnForm& f, Stream& s, uint32_t avoid_regs,
+                             bool target) const {
   if (s.check && (f.flags_tested & s.undef)) return false;
   // Which flags are undefined after the instruction. A shift or rotate by
   // a count that is 0 modulo 32 (64 for 64-bit operands) writes no flag;
@@ -337,9 +566,29 @@ bool FuzzGenerator::EmitForm(Rng& rng, const InsnForm& f, Stream& s, uint32_t av
     }
     st.undef = (st.undef & ~written) | undefined;
   };
+  const bool clean_case = s.fault == Fault::kNone;
+  // A division is guarded (divisor made odd, high half of the dividend
+  // cleared or sign-extended) unless it is the planned #DE.
+  const bool divide = f.mnemonic == ZYDIS_MNEMONIC_DIV || f.mnemonic == ZYDIS_MNEMONIC_IDIV;
+  const bool guard = divide && !(target && s.fault == Fault::kDivide);
+  if (guard) avoid_regs |= 1u << kRax | 1u << kRdx;
+  const bool fault_memory = target && s.fault != Fault::kNone && s.fault != Fault::kDivide &&
+                            s.fault != Fault::kLock && s.fault != Fault::kFaulting &&
+                            s.fault != Fault::kSimd;
+  // bt/bts/btr/btc with a memory operand and a register bit offset address
+  // up to 2^60 bytes away: the offset register is masked to 0..127 first.
+  const bool bit_test = (f.mnemonic == ZYDIS_MNEMONIC_BT || f.mnemonic == ZYDIS_MNEMONIC_BTS ||
+                         f.mnemonic == ZYDIS_MNEMONIC_BTR || f.mnemonic == ZYDIS_MNEMONIC_BTC) &&
+                        f.has_memory && f.operands.size() == 2 &&
+                        f.operands[1].type == ZYDIS_OPERAND_TYPE_REGISTER;
+  // enter allocates its first immediate below rsp and copies `level` frame
+  // pointers from below rbp: both kept small enough to stay mapped.
+  const bool enter = f.mnemonic == ZYDIS_MNEMONIC_ENTER;
   for (int attempt = 0; attempt < 3; ++attempt) {
     ZydisEncoderRequest req = f.request;
     uint64_t shift_count = kUnknownCount;
+    bool fault_placed = false;
+    uint32_t written_regs = f.implicit_gpr_written;
     for (size_t i = 0; i < f.operands.size(); ++i) {
       const FormOperand& fo = f.operands[i];
       ZydisEncoderOperand& op = req.operands[i];
@@ -350,28 +599,38 @@ bool FuzzGenerator::EmitForm(Rng& rng, const InsnForm& f, Stream& s, uint32_t av
           for (int tries = 0; tries < 8; ++tries) {
             id = static_cast<int>(rng.Below(fo.reg_class == ZYDIS_REGCLASS_GPR8 ? 20 : 16));
             bool gpr = fo.reg_class != ZYDIS_REGCLASS_XMM;
+            // ah and dh are halves of the dividend.
+            avoided = guard && fo.reg_class == ZYDIS_REGCLASS_GPR8 && (id == 4 || id == 6);
+            if (avoided) continue;
             int gpr_id = fo.reg_class == ZYDIS_REGCLASS_GPR8 && id >= 4 && id < 8 ? -1
                          : fo.reg_class == ZYDIS_REGCLASS_GPR8 && id >= 8         ? id - 4
                                                                                   : id;
             if (!gpr || gpr_id < 0) break;
             avoided = gpr_id < 16 && (avoid_regs >> gpr_id & 1);
             if (avoided) continue;
-            // Overwriting the stack pointer, an address or an index
-            // register sends the rest of the stream's memory accesses to
-            // wild addresses: rare.
+            // Overwriting an address or index register takes it out of
+            // addressing for the rest of the stream: rare. The stack
+            // pointer is left alone in cases meant to run to their end
+            // (pushes and pops need it).
+            if (fo.written && gpr_id == kRsp && clean_case) continue;
             if (fo.written && (kAddressRegMask >> gpr_id & 1) && rng.Below(16)) continue;
             break;
           }
-          // A register to avoid (a loop counter) is never used, even when
-          // every draw hit one: then the first register of the class.
-          if (avoided) id = 0;
+          // A register to avoid (a loop counter, a dividend) is never used,
+          // even when every draw hit one: then the first register of the
+          // class that is not avoided.
+          const int fallback = (avoid_regs & 1) ? 1 : 0;
+          if (avoided) id = fallback;
           ZydisRegister r = ZydisRegisterEncode(fo.reg_class, static_cast<ZyanU8>(id));
           if (r == ZYDIS_REGISTER_NONE) r = op.reg.value;
-          const ZydisRegister full =
-              ZydisRegisterGetLargestEnclosing(ZYDIS_MACHINE_MODE_LONG_64, r);
+          ZydisRegister full = ZydisRegisterGetLargestEnclosing(ZYDIS_MACHINE_MODE_LONG_64, r);
           if (full >= ZYDIS_REGISTER_RAX && full <= ZYDIS_REGISTER_R15 &&
               (avoid_regs >> (full - ZYDIS_REGISTER_RAX) & 1)) {
-            r = ZydisRegisterEncode(fo.reg_class, 0);
+            r = ZydisRegisterEncode(fo.reg_class, static_cast<ZyanU8>(fallback));
+            full = ZydisRegisterGetLargestEnclosing(ZYDIS_MACHINE_MODE_LONG_64, r);
+          }
+          if (fo.written && full >= ZYDIS_REGISTER_RAX && full <= ZYDIS_REGISTER_R15) {
+            written_regs |= 1u << (full - ZYDIS_REGISTER_RAX);
           }
           op.reg.value = r;
           break;
@@ -381,56 +640,83 @@ bool FuzzGenerator::EmitForm(Rng& rng, const InsnForm& f, Stream& s, uint32_t av
                                        ? ZydisRegisterGetClass(op.mem.base)
                                        : ZydisRegisterGetClass(op.mem.index);
           if (cls != ZYDIS_REGCLASS_GPR32) cls = ZYDIS_REGCLASS_GPR64;
-          uint64_t pick = rng.Below(20);
+          auto Reg = [&](int gpr) { return ZydisRegisterEncode(cls, static_cast<ZyanU8>(gpr)); };
+          const int64_t size = op.mem.size;
+          // Clean pointer and index registers.
+          // 128-bit operands (aligned SSE forms) only through registers
+          // known to be 16-byte aligned: not rsp (pushes move it by 8),
+          // nor one a string instruction or enter stepped.
+          const bool wide = size >= 16;
+          int ptrs[std::size(kPointerRegs)], nptrs = 0;
+          for (int r : kPointerRegs) {
+            if (!(s.dirty >> r & 1) && r != s.fault_reg && !(wide && (s.stepped >> r & 1))) {
+              ptrs[nptrs++] = r;
+            }
+          }
+          int idxs[std::size(kIndexRegs)], nidxs = 0;
+          for (int r : kIndexRegs) {
+            if (!(s.dirty >> r & 1)) idxs[nidxs++] = r;
+          }
           op.mem.index = ZYDIS_REGISTER_NONE;
           op.mem.scale = 0;
-          if (pick < 17) {
-            op.mem.base = ZydisRegisterEncode(
-                cls, static_cast<ZyanU8>(kPointerRegs[rng.Below(std::size(kPointerRegs))]));
-            if (rng.Below(4) == 0) {
-              op.mem.index = ZydisRegisterEncode(
-                  cls, static_cast<ZyanU8>(kIndexRegs[rng.Below(std::size(kIndexRegs))]));
-              op.mem.scale = static_cast<ZyanU8>(1u << rng.Below(4));
+          int64_t disp = 0;
+          bool align = true;
+          if (fault_memory && !fault_placed) {
+            fault_placed = true;
+            if (FaultUsesRegister(s.fault)) {
+              op.mem.base = Reg(s.fault_reg);
+              disp = s.fault == Fault::kPageCross ? 0 : 16 * rng.Below(kDataBytes / 16);
+            } else {
+              op.mem.base = nptrs ? Reg(ptrs[rng.Below(nptrs)]) : ZYDIS_REGISTER_NONE;
+              disp = op.mem.base == ZYDIS_REGISTER_NONE ? static_cast<int64_t>(kDataAddr) : 0;
+              if (s.fault == Fault::kWild) {
+                // Far from every mapped page (they are all within 0x1000_0000
+                // to 0x3000_1000).
+                disp = static_cast<int64_t>(0x40000000 + 16 * rng.Below(1 << 20)) *
+                       (rng.Below(2) ? 1 : -1);
+                op.mem.base = ZYDIS_REGISTER_NONE;
+              } else {  // misaligned: odd
+                disp +=
+                    static_cast<int64_t>(16 * rng.Below(kDataBytes / 16) + 1 + 2 * rng.Below(8));
+              }
             }
-          } else if (pick == 17) {
-            op.mem.base = cls == ZYDIS_REGCLASS_GPR32 ? ZYDIS_REGISTER_ESP : ZYDIS_REGISTER_RSP;
-          } else if (pick == 18 && cls == ZYDIS_REGCLASS_GPR64) {
-            op.mem.base = ZYDIS_REGISTER_RIP;
+            align = false;
           } else {
-            op.mem.base = ZYDIS_REGISTER_NONE;  // absolute: disp32 into the data page
+            const uint64_t pick = rng.Below(20);
+            const bool rsp_ok = !(s.dirty >> kRsp & 1) && !wide;
+            if (pick < 17 && nptrs) {
+              op.mem.base = Reg(ptrs[rng.Below(nptrs)]);
+              if (nidxs && rng.Below(4) == 0) {
+                op.mem.index = Reg(idxs[rng.Below(nidxs)]);
+                op.mem.scale = static_cast<ZyanU8>(1u << rng.Below(4));
+              }
+              // Sometimes across the boundary of the two data pages.
+              disp = rng.Below(48) == 0 ? static_cast<int64_t>(kPageSize - rng.Below(16))
+                                        : static_cast<int64_t>(rng.Below(kDataBytes));
+            } else if (pick <= 17 && rsp_ok) {
+              op.mem.base = cls == ZYDIS_REGCLASS_GPR32 ? ZYDIS_REGISTER_ESP : ZYDIS_REGISTER_RSP;
+              disp = static_cast<int64_t>(rng.Below(kDataBytes)) - 64;
+            } else if (pick == 18 && cls == ZYDIS_REGCLASS_GPR64 && !fo.written && !guard) {
+              // The encoder takes the absolute target: the case's first
+              // code bytes (read-only, so only for operands read).
+              op.mem.base = ZYDIS_REGISTER_RIP;
+              disp = static_cast<int64_t>(kDefaultCodeAddr + rng.Below(64));
+            } else {
+              op.mem.base = ZYDIS_REGISTER_NONE;  // absolute: disp32 into the data page
+              disp = static_cast<int64_t>(kDataAddr + rng.Below(kDataBytes));
+            }
+            // Misaligned only where that cannot fault: never for 128-bit
+            // operands (aligned SSE forms), never under the planned #AC.
+            align = size >= 16 || s.fault == Fault::kAlignCheck || rng.Below(8);
           }
-          int64_t disp;
-          switch (rng.Below(48)) {
-            case 0:
-              disp = static_cast<int64_t>(kPageSize - rng.Below(16));
-              break;  // crosses a page
-            case 1:
-              disp = static_cast<int64_t>(kDataSize - rng.Below(16));
-              break;  // into the gap
-            case 2:
-              disp = static_cast<int32_t>(rng.Next());
-              break;  // wild
-            case 3:
-              disp = -static_cast<int64_t>(rng.Below(64));
-              break;
-            default:
-              disp = static_cast<int64_t>(rng.Below(kDataBytes));
-              break;
-          }
-          if (op.mem.base == ZYDIS_REGISTER_NONE) {
-            disp = static_cast<int64_t>(kDataAddr) + static_cast<int64_t>(rng.Below(kDataBytes));
-          } else if (op.mem.base == ZYDIS_REGISTER_RIP) {
-            disp = static_cast<int64_t>(rng.Below(64)) - 32;  // into the code page
-          }
-          if (rng.Below(8) && op.mem.size) {
-            disp &= ~static_cast<int64_t>(std::min<int>(op.mem.size, 16) - 1);
-          }
+          if (align && size) disp &= ~static_cast<int64_t>(std::min<int64_t>(size, 16) - 1);
           op.mem.displacement = disp;
           break;
         }
         case ZYDIS_OPERAND_TYPE_IMMEDIATE: {
           uint64_t v = f.is_shift ? ShiftCount(rng, f.operand_width) : GprValue(rng);
           if (f.is_shift) shift_count = v;
+          if (enter) v = i == 0 ? 8 * rng.Below(64) : rng.Below(2);
           int bits = fo.imm_bits ? fo.imm_bits : 64;
           if (bits < 64) {
             v &= (1ull << bits) - 1;
@@ -443,17 +729,48 @@ bool FuzzGenerator::EmitForm(Rng& rng, const InsnForm& f, Stream& s, uint32_t av
           break;
       }
     }
-    if (rng.Below(256) == 0) req.prefixes |= ZYDIS_ATTRIB_HAS_LOCK;  // #UD unless a locked RMW
+    // The encoder refuses lock where it is not allowed, which is the
+    // point: the prefix byte goes in front by hand.
+    if (target && s.fault == Fault::kLock) s.code.push_back(0xf0);
+    const size_t before = s.code.size() - (target && s.fault == Fault::kLock ? 1 : 0);
+    const uint32_t undef_before = s.undef;
+    if (guard && !EmitDivideGuard(f, req, s.code_addr, &s.code)) {
+      s.code.resize(before);
+      continue;
+    }
+    if (bit_test) {
+      ZydisEncoderRequest mask = Request(ZYDIS_MNEMONIC_AND);
+      mask.operand_count = 2;
+      mask.operands[0] = req.operands[1];
+      mask.operands[1].type = ZYDIS_OPERAND_TYPE_IMMEDIATE;
+      mask.operands[1].imm.u = 127;
+      // Its flags: and leaves AF undefined, the bit test all but CF.
+      if (!Encode(mask, s.code_addr + s.code.size(), &s.code)) {
+        s.code.resize(before);
+        continue;
+      }
+      s.undef = (s.undef & ~(kOF | kSF | kZF | kPF | kCF)) | (1u << 4);
+    }
     if (Encode(req, s.code_addr + s.code.size(), &s.code)) {
       TrackFlags(f, shift_count, s);
+      s.dirty |= written_regs;
+      s.stepped |= f.implicit_gpr_stepped;
       return true;
     }
+    s.code.resize(before);
+    s.undef = undef_before;
   }
   // Rewriting failed to encode: the form's own bytes are a valid encoding,
-  // but they name whatever registers they were found with.
-  if (avoid_regs != 0) return false;
+  // but they name whatever registers they were found with, and address
+  // whatever their memory operand does: only register forms, and only
+  // where nothing is avoided.
+  if (avoid_regs != 0 || f.has_memory || guard) return false;
+  if (target && s.fault == Fault::kLock) s.code.push_back(0xf0);
+  const uint32_t written = BytesWrittenGprs(f.bytes);
+  if (clean_case && (written >> kRsp & 1)) return false;
   s.code.insert(s.code.end(), f.bytes.begin(), f.bytes.end());
   TrackFlags(f, kUnknownCount, s);
+  s.dirty |= written;
   return true;
 }
 
@@ -462,11 +779,24 @@ void FuzzGenerator::EmitInstructions(Rng& rng, int n, bool memory_only, uint32_t
   const auto& forms = forms_->forms();
   const auto& mem = forms_->memory_forms();
   for (int k = 0; k < n; ++k) {
+    // The planned fault goes on its instruction, or on the next one when
+    // no form fitted there.
+    const bool target = s.fault != Fault::kNone && !s.fault_done && s.insn >= s.fault_at;
     for (int tries = 0; tries < 8; ++tries) {
-      const InsnForm& f = memory_only && !mem.empty() ? forms[mem[rng.Below(mem.size())]]
-                                                      : forms[rng.Below(forms.size())];
-      if (EmitForm(rng, f, s, avoid_regs)) break;
+      const InsnForm* f = target ? FaultForm(rng, s) : nullptr;
+      if (!f) {
+        const uint32_t i = memory_only && !mem.empty()
+                               ? mem[rng.Below(mem.size())]
+                               : static_cast<uint32_t>(rng.Below(forms.size()));
+        if (fault_only_[i]) continue;
+        f = &forms[i];
+      }
+      if (EmitForm(rng, *f, s, avoid_regs, target)) {
+        s.fault_done |= target;
+        break;
+      }
     }
+    ++s.insn;
   }
 }
 
@@ -498,12 +828,12 @@ void FuzzGenerator::Branches(Rng& rng, int n, Stream& s) const {
         // operands are encoded for its final address, which needs the
         // branch length: a short branch (2 bytes) when the block is short.
         block.code_addr = s.code_addr + s.code.size() + 2;
+        const Stream entry = block;
         EmitInstructions(rng, part, false, 0, block);
         if (block.code.size() > 127) {
-          block.code.clear();
-          block.undef = before;
-          block.code_addr = s.code_addr + s.code.size() + 2;
+          block = entry;
           EmitInstructions(rng, 1, false, 0, block);
+          block.insn = entry.insn + part;
         }
         jcc.branch_type = ZYDIS_BRANCH_TYPE_SHORT;
         uint64_t here = s.code_addr + s.code.size();
@@ -511,6 +841,11 @@ void FuzzGenerator::Branches(Rng& rng, int n, Stream& s) const {
         if (!Encode(jcc, here, &s.code)) return;
         s.code.insert(s.code.end(), block.code.begin(), block.code.end());
         s.undef = before | block.undef;
+        // Registers dirty on either path are dirty after the join.
+        s.dirty = block.dirty;
+        s.stepped = block.stepped;
+        s.insn = block.insn;
+        s.fault_done = block.fault_done;
         break;
       }
       case 1: {
@@ -528,14 +863,27 @@ void FuzzGenerator::Branches(Rng& rng, int n, Stream& s) const {
         const size_t body_start = s.code.size();
         const uint32_t entry = s.undef;
         uint32_t head = entry;
+        // Likewise the registers dirty at the body's start: a base register
+        // the body overwrites is dirty on the second iteration.
+        uint32_t head_dirty = s.dirty;
+        uint32_t head_stepped = s.stepped;
+        const int insn = s.insn;
+        const bool fault_done = s.fault_done;
         for (int round = 0; round < 4; ++round) {
           s.code.resize(body_start);
           s.undef = head;
+          s.dirty = head_dirty;
+          s.stepped = head_stepped;
+          s.insn = insn;
+          s.fault_done = fault_done;
           EmitInstructions(rng, part, false, 1u << kLoopReg, s);
           // dec writes OF SF ZF AF PF and keeps CF.
           uint32_t exit = s.undef & ~(kOF | kSF | kZF | kPF | (1u << 4));
-          if (!s.check || (exit & ~head) == 0) break;
-          head |= exit;
+          const bool flags_ok = !s.check || (exit & ~head) == 0;
+          if (flags_ok && (s.dirty & ~head_dirty) == 0 && (s.stepped & ~head_stepped) == 0) break;
+          if (s.check) head |= exit;
+          head_dirty |= s.dirty;
+          head_stepped |= s.stepped;
         }
         ZydisEncoderRequest dec = Request(ZYDIS_MNEMONIC_DEC);
         dec.operand_count = 1;
@@ -619,7 +967,7 @@ void FuzzGenerator::Mutate(Rng& rng, TestCase* tc) const {
         tc->init.xmm[rng.Below(16)] = XmmValue(rng);
         break;
       case 6:
-        tc->init.mxcsr = MxcsrValue(rng);
+        tc->init.mxcsr = MxcsrValue(rng, rng.Below(4) == 0);
         break;
       default:
         tc->init.rflags = 0x202 | (rng.Next() & kStatusFlags);
@@ -634,15 +982,24 @@ void FuzzGenerator::Generate(uint64_t case_seed, TestCase* out) const {
   *out = TestCase{};
   out->seed = case_seed;
   const Shape shape = shapes_[rng.Below(shapes_.size())];
+  Fault planned = Fault::kNone;
   if (shape == Shape::kMutate) {
     Mutate(rng, out);
   } else {
     Layout(out);
-    Values(rng, out);
+    const int len = shape == Shape::kSingle
+                        ? 1
+                        : 1 + static_cast<int>(rng.Below(static_cast<uint64_t>(opts_.max_length)));
+    Plan plan;
+    if (shape != Shape::kRaw) PlanFault(rng, len, &plan);
+    planned = plan.fault;
+    Values(rng, plan, out);
     Stream s;
     s.code_addr = out->code_addr;
     s.check = !opts_.include_undefined_flag_reads;
-    const int len = 1 + static_cast<int>(rng.Below(static_cast<uint64_t>(opts_.max_length)));
+    s.fault = plan.fault;
+    s.fault_at = plan.at;
+    s.fault_reg = plan.reg;
     switch (shape) {
       case Shape::kSingle:
         Straight(rng, 1, false, s);
@@ -669,6 +1026,7 @@ void FuzzGenerator::Generate(uint64_t case_seed, TestCase* out) const {
   out->generator = "fuzz";
   out->source = "fuzz";
   out->tags = {"fuzz", std::string(ShapeName(shape))};
+  if (const char* tag = FaultTag(planned)) out->tags.push_back(tag);
 }
 
 }  // namespace cpudiff

@@ -7,9 +7,16 @@
 //              edges (0, 1, -1, sign boundaries, powers of two, shift counts;
 //              for XMM +-0, +-inf, QNaN, SNaN, denormals, largest and
 //              smallest normals; every MXCSR rounding mode, DAZ/FTZ and
-//              unmasked exceptions); pointer registers point mostly into the
-//              data pages and sometimes at unmapped, non-canonical or
-//              misaligned addresses.
+//              unmasked exceptions); pointer registers point into the data
+//              pages.
+//   Fault   -> a per-case decision: most cases are built to run to their
+//              end (every memory operand valid and mapped, divisions that
+//              cannot trap, no lock prefix); some get exactly one
+//              deliberate fault (#PF on an unmapped or read-only page or
+//              across a page end, non-canonical #GP/#SS, misaligned SSE
+//              #GP, #AC with RFLAGS.AC, #DE, #UD from lock) at a random
+//              instruction. A stream ends at its first fault: faults spread
+//              over every operand would end almost every stream early.
 //   Stream  -> code of one shape: a single instruction, a random stream,
 //              forward branches and a bounded loop, a memory-heavy stream,
 //              raw random bytes (decoder fuzzing) or a mutated corpus case.
@@ -65,8 +72,11 @@ class FuzzGenerator {
 
  private:
   struct Stream;
-  void Values(Rng& rng, TestCase* tc) const;
-  bool EmitForm(Rng& rng, const InsnForm& f, Stream& s, uint32_t avoid_regs) const;
+  struct Plan;
+  void PlanFault(Rng& rng, int len, Plan* plan) const;
+  void Values(Rng& rng, const Plan& plan, TestCase* tc) const;
+  const InsnForm* FaultForm(Rng& rng, const Stream& s) const;
+  bool EmitForm(Rng& rng, const InsnForm& f, Stream& s, uint32_t avoid_regs, bool target) const;
   void EmitInstructions(Rng& rng, int n, bool memory_only, uint32_t avoid_regs, Stream& s) const;
   void Straight(Rng& rng, int n, bool memory_only, Stream& s) const;
   void Branches(Rng& rng, int n, Stream& s) const;
@@ -76,6 +86,19 @@ class FuzzGenerator {
   FuzzOptions opts_;
   std::shared_ptr<const FormSet> forms_;
   std::vector<Shape> shapes_;
+  // Forms by what they can be made to fault with (indexes into forms()).
+  std::vector<uint32_t> write_forms_;     // a written memory operand: read-only #PF
+  std::vector<uint32_t> m128_forms_;      // SSE with a 128-bit memory operand: misaligned #GP
+  std::vector<uint32_t> narrow_forms_;    // 16- to 64-bit memory operand: #AC
+  std::vector<uint32_t> divide_forms_;    // div, idiv: #DE
+  std::vector<uint32_t> register_forms_;  // no memory operand: lock is #UD
+  std::vector<uint32_t> float_forms_;     // SSE floating-point arithmetic: #XM
+  // Forms that fault whatever the values (cli, sti: #GP at CPL 3; nop with
+  // two register operands, which the Zydis encoder encodes as 0f 0d /r: #UD
+  // on AMD) or depending on memory contents
+  // (ldmxcsr: #GP on reserved bits): only as a case's planned fault.
+  std::vector<uint32_t> faulting_forms_;
+  std::vector<bool> fault_only_;  // by form index
 };
 
 }  // namespace cpudiff

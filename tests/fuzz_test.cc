@@ -73,7 +73,12 @@ TEST(FuzzGenerator, CasesAreValidCorpusLines) {
     std::string line = WriteCaseLine(tc);
     ASSERT_TRUE(ParseCaseLine(line, "gen", &back, &err)) << err.ToString() << "\n" << line;
     EXPECT_EQ(back.Hash(), tc.Hash()) << line;
-    ASSERT_EQ(tc.tags.size(), 2u);
+    // "fuzz", the shape and, for a case with a planned fault, its kind.
+    ASSERT_GE(tc.tags.size(), 2u);
+    ASSERT_LE(tc.tags.size(), 3u);
+    if (tc.tags.size() == 3) {
+      EXPECT_TRUE(tc.tags[2].starts_with("fault-")) << tc.tags[2];
+    }
     shapes[tc.tags[1]]++;
   }
   for (const char* s : {"single", "random", "branch", "memory", "raw"}) {
@@ -96,7 +101,10 @@ std::vector<ZydisDecodedInstruction> DecodeAllOffsets(const TestCase& tc) {
       out.push_back(in);
       off += raw ? 1 : in.length;
     } else {
-      EXPECT_TRUE(raw) << "generated code does not decode at " << off;
+      // The planned #UD of a lock prefix: Zydis refuses the prefixed
+      // instruction (that is the point); what follows the prefix decodes.
+      const bool lock = tc.tags.size() > 2 && tc.tags[2] == "fault-lock" && tc.code[off] == 0xf0;
+      EXPECT_TRUE(raw || lock) << "generated code does not decode at " << off;
       ++off;
     }
   }
@@ -309,6 +317,29 @@ TEST_F(FuzzCli, GeneratedLoopsEnd) {
   std::unique_ptr<Store> s = Store::Open(Path("l.db"));
   for (const OutcomeCount& c : s->OutcomeCounts(s->LatestRun()->id)) {
     EXPECT_NE(c.outcome, "timeout") << c.count << " cases";
+  }
+}
+
+// Faults are planned once per case (15% of the generated streams), every
+// other operand is valid: on silicon most streams run to their end, and
+// every kind of fault the plan provokes still happens. Figures checked with
+// the native engine on this project's AMD host (seed 9: 2,576 of 3,000
+// halt; #PF 166, #GP 131, #UD 47, #AC 30, #DE 23, #XM 17, #SS 10).
+TEST_F(FuzzCli, MostStreamsRunToTheirEndAndEveryFaultKindHappens) {
+  std::string why;
+  if (!Available("native", &why)) GTEST_SKIP() << "native not available: " << why;
+  constexpr int kCases = 3000;
+  Exec e = RunCpudiff("fuzz --seed 9 --count " + std::to_string(kCases) +
+                      " --shapes single,random,branch,memory --engines native --quiet --db " +
+                      Path("o.db"));
+  ASSERT_EQ(e.code, 0) << e.out;
+  std::unique_ptr<Store> s = Store::Open(Path("o.db"));
+  std::map<std::string, int64_t> by;
+  for (const OutcomeCount& c : s->OutcomeCounts(s->LatestRun()->id)) by[c.outcome] += c.count;
+  EXPECT_GE(by["halt"], kCases * 8 / 10);
+  EXPECT_LE(by["halt"], kCases * 95 / 100);  // the planned faults do happen
+  for (const char* v : {"#PF", "#GP", "#SS", "#AC", "#DE", "#UD", "#XM"}) {
+    EXPECT_GT(by[v], 0) << "no " << v;
   }
 }
 
