@@ -1240,6 +1240,19 @@ class SqliteStore final : public Store {
   void CreateSchema() {
     Exec("BEGIN IMMEDIATE");
     try {
+      // Another process may have created the schema between our look at
+      // sqlite_master and taking the write lock (two cpudiff processes
+      // opening a new database at once): then there is nothing to create.
+      bool exists = false;
+      {
+        Query q = Prepare("SELECT count(*) FROM sqlite_master WHERE type = 'table'");
+        exists = q.Step() && q.Int(0) > 0;
+      }
+      if (exists) {
+        Exec("COMMIT");
+        CheckVersion();
+        return;
+      }
       Exec(kSchema);
       Exec(kSchemaV2Tables);
       Exec("PRAGMA application_id = " + std::to_string(kApplicationId));
