@@ -13,45 +13,12 @@
 #include <utility>
 
 #include "engines/emulator/operands.h"
+#include "engines/emulator/sse_host.h"
 
 namespace cpudiff::emu {
 namespace {
 
 using namespace isa;
-
-__m128i GetX(const Cpu& c, int r) {
-  return _mm_set_epi64x(static_cast<int64_t>(c.s.xmm[r].hi), static_cast<int64_t>(c.s.xmm[r].lo));
-}
-void SetX(Cpu& c, int r, __m128i v) {
-  alignas(16) uint64_t q[2];
-  _mm_store_si128(reinterpret_cast<__m128i*>(q), v);
-  c.s.xmm[r].lo = q[0];
-  c.s.xmm[r].hi = q[1];
-}
-
-// The W operand: a register, or `bytes` bytes of memory (16-byte operands
-// of ALIGN16 forms must be aligned).
-__m128i ReadW(Cpu& c, const DecodedInsn& d, int bytes) {
-  if (d.mod == 3) return GetX(c, d.rm);
-  bool stack;
-  uint64_t a = c.EffAddr(d, &stack);
-  if (bytes == 16 && d.form().Has(ALIGN16) && (a & 15) != 0) FaultCode(kVecGP, 0);
-  alignas(16) uint8_t b[16] = {};
-  c.mem.Read(a, b, bytes, stack);
-  return _mm_load_si128(reinterpret_cast<const __m128i*>(b));
-}
-
-template <typename F>
-void UnderMxcsr(Cpu& c, F f) {
-  uint32_t saved = _mm_getcsr();
-  uint32_t guest = c.s.mxcsr;
-  _mm_setcsr((guest & ~0x3fu) | 0x1f80u);
-  f();
-  uint32_t raised = _mm_getcsr() & 0x3f;
-  _mm_setcsr(saved);
-  c.s.mxcsr = guest | raised;
-  if ((raised & ~(guest >> 7) & 0x3f) != 0) Fault(kVecXM);
-}
 
 // ---- two-operand forms without an immediate -------------------------------------
 
@@ -65,19 +32,19 @@ void UnderMxcsr(Cpu& c, F f) {
 BIN(Packsswb, "packsswb")
 BIN(Packuswb, "packuswb")
 BIN(Packssdw, "packssdw")
-BIN(Packusdw, "packusdw") BIN(Paddsb, "paddsb") BIN(Paddsw, "paddsw") BIN(Paddusb, "paddusb")
-    BIN(Paddusw, "paddusw") BIN(Psubsb, "psubsb") BIN(Psubsw, "psubsw") BIN(Psubusb, "psubusb")
-        BIN(Psubusw, "psubusw") BIN(Pmaxsw, "pmaxsw") BIN(Pminsw, "pminsw") BIN(Pavgb, "pavgb") BIN(
-            Pavgw, "pavgw") BIN(Pmulhw, "pmulhw") BIN(Pmulhuw, "pmulhuw") BIN(Pmaddwd, "pmaddwd")
-            BIN(Psadbw, "psadbw") BIN(Psllw, "psllw") BIN(Pslld, "pslld") BIN(Psllq, "psllq")
-                BIN(Psrlw, "psrlw") BIN(Psrld, "psrld") BIN(Psrlq, "psrlq") BIN(Psraw, "psraw") BIN(
-                    Psrad, "psrad") BIN(Phaddw, "phaddw") BIN(Phaddd, "phaddd") BIN(Phaddsw,
-                                                                                    "phaddsw")
-                    BIN(Phsubw, "phsubw") BIN(Phsubd, "phsubd") BIN(Phsubsw, "phsubsw") BIN(
-                        Pmaddubsw,
-                        "pmaddubsw") BIN(Psignb,
-                                         "psignb") BIN(Psignw,
-                                                       "psignw") BIN(Psignd, "psignd")
+BIN(Packusdw, "packusdw")
+BIN(Paddsb, "paddsb") BIN(Paddsw, "paddsw") BIN(Paddusb, "paddusb") BIN(Paddusw, "paddusw")
+    BIN(Psubsb, "psubsb") BIN(Psubsw, "psubsw") BIN(Psubusb, "psubusb") BIN(Psubusw, "psubusw")
+        BIN(Pmaxsw, "pmaxsw") BIN(Pminsw, "pminsw") BIN(Pavgb, "pavgb") BIN(Pavgw, "pavgw") BIN(
+            Pmulhw, "pmulhw") BIN(Pmulhuw, "pmulhuw") BIN(Pmaddwd, "pmaddwd") BIN(Psadbw, "psadbw")
+            BIN(Psllw, "psllw") BIN(Pslld, "pslld") BIN(Psllq, "psllq") BIN(Psrlw, "psrlw")
+                BIN(Psrld, "psrld") BIN(Psrlq, "psrlq") BIN(Psraw, "psraw") BIN(Psrad, "psrad") BIN(
+                    Phaddw, "phaddw") BIN(Phaddd, "phaddd") BIN(Phaddsw, "phaddsw") BIN(Phsubw,
+                                                                                        "phsubw")
+                    BIN(Phsubd, "phsubd") BIN(Phsubsw, "phsubsw") BIN(Pmaddubsw, "pmaddubsw") BIN(
+                        Psignb,
+                        "psignb") BIN(Psignw,
+                                      "psignw") BIN(Psignd, "psignd")
                         BIN(Pmulhrsw, "pmulhrsw") BIN(Pabsb, "pabsb") BIN(Pabsw, "pabsw") BIN(
                             Pabsd,
                             "pabsd") BIN(Pminsb,
@@ -156,11 +123,12 @@ constexpr std::array<ImmOp, 256> MakeImmTable(std::index_sequence<I...>) {
 IMM_OP(Shufps, "shufps")
 IMM_OP(Shufpd, "shufpd")
 IMM_OP(Pblendw, "pblendw")
-IMM_OP(Blendps, "blendps") IMM_OP(Blendpd, "blendpd") IMM_OP(Palignr, "palignr")
-    IMM_OP(Mpsadbw, "mpsadbw") IMM_OP(Dpps, "dpps") IMM_OP(Dppd, "dppd")
-        IMM_OP(Insertps, "insertps") IMM_OP(Roundps, "roundps") IMM_OP(Roundpd, "roundpd")
-            IMM_OP(Roundss, "roundss") IMM_OP(Roundsd, "roundsd") IMM_OP(Cmpps, "cmpps")
-                IMM_OP(Cmppd, "cmppd") IMM_OP(Cmpss, "cmpss") IMM_OP(Cmpsd, "cmpsd")
+IMM_OP(Blendps, "blendps")
+IMM_OP(Blendpd, "blendpd") IMM_OP(Palignr, "palignr") IMM_OP(Mpsadbw, "mpsadbw")
+    IMM_OP(Dpps, "dpps") IMM_OP(Dppd, "dppd") IMM_OP(Insertps, "insertps")
+        IMM_OP(Roundps, "roundps") IMM_OP(Roundpd, "roundpd") IMM_OP(Roundss, "roundss")
+            IMM_OP(Roundsd, "roundsd") IMM_OP(Cmpps, "cmpps") IMM_OP(Cmppd, "cmppd")
+                IMM_OP(Cmpss, "cmpss") IMM_OP(Cmpsd, "cmpsd")
 #undef IMM_OP
 
                     template <const std::array<ImmOp, 256>& kTable, int kBytes, bool kFp>
@@ -212,7 +180,7 @@ STR_OP(Pcmpistri, "pcmpistri", 0)
 STR_OP(Pcmpistrm, "pcmpistrm", 1)
 #undef STR_OP
 
-    int32_t ClampLen(uint64_t v, bool w) {
+int32_t ClampLen(uint64_t v, bool w) {
   int64_t s = w ? static_cast<int64_t>(v) : static_cast<int32_t>(v);
   if (s > 17) s = 17;
   if (s < -17) s = -17;

@@ -10,6 +10,7 @@
 #include <immintrin.h>
 
 #include "engines/emulator/operands.h"
+#include "engines/emulator/sse_host.h"
 
 namespace cpudiff::emu {
 namespace {
@@ -19,43 +20,6 @@ using namespace isa;
 struct X {
   __m128i v;
 };
-
-__m128i GetX(const Cpu& c, int r) {
-  return _mm_set_epi64x(static_cast<int64_t>(c.s.xmm[r].hi), static_cast<int64_t>(c.s.xmm[r].lo));
-}
-void SetX(Cpu& c, int r, __m128i v) {
-  alignas(16) uint64_t q[2];
-  _mm_store_si128(reinterpret_cast<__m128i*>(q), v);
-  c.s.xmm[r].lo = q[0];
-  c.s.xmm[r].hi = q[1];
-}
-
-__m128i ReadW(Cpu& c, const DecodedInsn& d, int bytes) {
-  if (d.mod == 3) return GetX(c, d.rm);
-  bool stack;
-  uint64_t a = c.EffAddr(d, &stack);
-  if (bytes == 16 && d.form().Has(ALIGN16) && (a & 15) != 0) FaultCode(kVecGP, 0);
-  alignas(16) uint8_t b[16] = {};
-  c.mem.Read(a, b, bytes, stack);
-  return _mm_load_si128(reinterpret_cast<const __m128i*>(b));
-}
-
-// Runs `f` on the host under the guest's MXCSR and merges the flags.
-template <typename F>
-void UnderMxcsr(Cpu& c, F f) {
-  uint32_t saved = _mm_getcsr();
-  uint32_t guest = c.s.mxcsr;
-  _mm_setcsr((guest & ~0x3fu) | 0x1f80u);
-  f();
-  uint32_t raised = _mm_getcsr() & 0x3f;
-  _mm_setcsr(saved);
-  uint32_t unmasked = raised & ~(guest >> 7) & 0x3f;
-  if (unmasked != 0) {
-    c.s.mxcsr = guest | raised;
-    Fault(kVecXM);
-  }
-  c.s.mxcsr = guest | raised;
-}
 
 int OperandBytes(const IsaForm& f) {
   switch (f.operands[1]) {
@@ -79,22 +43,22 @@ int OperandBytes(const IsaForm& f) {
 ARITH(Addps, "addps")
 ARITH(Addpd, "addpd")
 ARITH(Addss, "addss")
-ARITH(Addsd, "addsd") ARITH(Subps, "subps") ARITH(Subpd, "subpd") ARITH(Subss, "subss")
-    ARITH(Subsd, "subsd") ARITH(Mulps, "mulps") ARITH(Mulpd, "mulpd") ARITH(Mulss, "mulss") ARITH(
-        Mulsd, "mulsd") ARITH(Divps, "divps") ARITH(Divpd, "divpd") ARITH(Divss, "divss")
-        ARITH(Divsd, "divsd") ARITH(Minps, "minps") ARITH(Minpd, "minpd") ARITH(Minss, "minss")
-            ARITH(Minsd, "minsd") ARITH(Maxps, "maxps") ARITH(Maxpd, "maxpd") ARITH(Maxss, "maxss")
-                ARITH(Maxsd, "maxsd") ARITH(Sqrtps, "sqrtps") ARITH(Sqrtpd, "sqrtpd")
-                    ARITH(Sqrtss, "sqrtss") ARITH(Sqrtsd, "sqrtsd") ARITH(Cvtss2sd, "cvtss2sd")
-                        ARITH(Cvtsd2ss, "cvtsd2ss") ARITH(Cvtps2pd, "cvtps2pd") ARITH(Cvtpd2ps,
-                                                                                      "cvtpd2ps")
+ARITH(Addsd, "addsd")
+ARITH(Subps, "subps") ARITH(Subpd, "subpd") ARITH(Subss, "subss") ARITH(Subsd, "subsd")
+    ARITH(Mulps, "mulps") ARITH(Mulpd, "mulpd") ARITH(Mulss, "mulss") ARITH(Mulsd, "mulsd") ARITH(
+        Divps, "divps") ARITH(Divpd, "divpd") ARITH(Divss, "divss") ARITH(Divsd, "divsd")
+        ARITH(Minps, "minps") ARITH(Minpd, "minpd") ARITH(Minss, "minss") ARITH(Minsd, "minsd")
+            ARITH(Maxps, "maxps") ARITH(Maxpd, "maxpd") ARITH(Maxss, "maxss") ARITH(Maxsd, "maxsd")
+                ARITH(Sqrtps, "sqrtps") ARITH(Sqrtpd, "sqrtpd") ARITH(Sqrtss, "sqrtss")
+                    ARITH(Sqrtsd, "sqrtsd") ARITH(Cvtss2sd, "cvtss2sd") ARITH(Cvtsd2ss, "cvtsd2ss")
+                        ARITH(Cvtps2pd, "cvtps2pd") ARITH(Cvtpd2ps, "cvtpd2ps")
                             ARITH(Cvtdq2ps, "cvtdq2ps") ARITH(Cvtps2dq, "cvtps2dq")
                                 ARITH(Cvttps2dq, "cvttps2dq") ARITH(Cvtdq2pd, "cvtdq2pd")
                                     ARITH(Cvtpd2dq, "cvtpd2dq") ARITH(Cvttpd2dq, "cvttpd2dq")
                                         ARITH(Haddps, "haddps") ARITH(Haddpd, "haddpd")
                                             ARITH(Hsubps, "hsubps") ARITH(Hsubpd, "hsubpd")
-                                                ARITH(Addsubps,
-                                                      "addsubps") ARITH(Addsubpd, "addsubpd")
+                                                ARITH(Addsubps, "addsubps") ARITH(Addsubpd,
+                                                                                  "addsubpd")
 #undef ARITH
 
 #define COMPARE(NAME, INSN)                                                                 \
@@ -107,8 +71,8 @@ ARITH(Addsd, "addsd") ARITH(Subps, "subps") ARITH(Subpd, "subpd") ARITH(Subss, "
     });                                                                                     \
     c.SetStatus(fl&(kFlagZF | kFlagPF | kFlagCF));                                          \
   }
-                                                    COMPARE(Ucomiss,
-                                                            "ucomiss") COMPARE(Ucomisd, "ucomisd")
+                                                    COMPARE(Ucomiss, "ucomiss") COMPARE(Ucomisd,
+                                                                                        "ucomisd")
                                                         COMPARE(Comiss, "comiss")
                                                             COMPARE(Comisd, "comisd")
 #undef COMPARE
