@@ -25,6 +25,7 @@
 
 #include "engines/outside/exec_protocol.h"
 #include "engines/outside/outside.h"
+#include "engines/worker/worker_engine.h"
 
 namespace cpudiff {
 namespace {
@@ -34,12 +35,6 @@ int64_t NowMs() {
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return int64_t{ts.tv_sec} * 1000 + ts.tv_nsec / 1'000'000;
 }
-int64_t NowNs() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
-}
-
 class ExecEngine : public Engine {
  public:
   ExecEngine(std::string command, const EngineOptions& options)

@@ -13,12 +13,6 @@
 namespace cpudiff {
 namespace {
 
-int64_t NowNs() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
-}
-
 class TranslatorEngine : public Engine {
  public:
   explicit TranslatorEngine(const EngineOptions& options)

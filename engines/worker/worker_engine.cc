@@ -22,12 +22,6 @@
 namespace cpudiff {
 namespace {
 
-int64_t NowNs() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
-}
-
 // A growable buffer in a memfd, mapped MAP_SHARED by parent and child. Each
 // buffer has one writer at a time (requests: the parent, results: the
 // child); the writer grows the file, the reader remaps when a message says

@@ -20,6 +20,9 @@
 // Thread-safety: one WorkerEngine serves one caller at a time.
 #pragma once
 
+#include <time.h>
+
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -29,6 +32,13 @@
 namespace cpudiff {
 
 using EngineFactory = std::function<std::unique_ptr<Engine>()>;
+
+// CLOCK_MONOTONIC in nanoseconds: what engines record as RunResult::ns.
+inline int64_t NowNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+}
 
 struct WorkerOptions {
   // Name used in crash/timeout reasons ("unicorn worker died: ...").
