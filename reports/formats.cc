@@ -18,41 +18,8 @@ using report_view::BuildSummary;
 using report_view::EngineUnderTest;
 using report_view::ExampleDifference;
 using report_view::IsNew;
+using report_view::MarkupEscape;
 using report_view::Summary;
-
-// XML text and attribute escaping. No XML library is among the project's
-// dependencies, and five replacements do not justify one.
-std::string Xml(const std::string& s) {
-  std::string out;
-  out.reserve(s.size());
-  for (char c : s) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&apos;";
-        break;
-      default:
-        // Control characters are not allowed in XML 1.0.
-        if (static_cast<unsigned char>(c) < 0x20 && c != '\n' && c != '\t') {
-          out += '?';
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out;
-}
 
 // Markdown table cells: '|' would end the cell, newlines the row.
 std::string Md(const std::string& s) {
@@ -106,35 +73,35 @@ void WriteJUnitReport(Store& store, int64_t run_id, std::ostream& out, const Kno
       mine.push_back(i);
       failures += IsNew(s, i);
     }
-    out << "  <testsuite name=\"cpudiff." << Xml(e) << "\" tests=\""
+    out << "  <testsuite name=\"cpudiff." << MarkupEscape(e) << "\" tests=\""
         << (mine.empty() ? 1 : mine.size()) << "\" failures=\"" << failures
         << "\" errors=\"0\" skipped=\"0\">\n";
     out << "    <properties>\n"
-        << "      <property name=\"reference\" value=\"" << Xml(s.reference) << "\"/>\n"
+        << "      <property name=\"reference\" value=\"" << MarkupEscape(s.reference) << "\"/>\n"
         << "      <property name=\"run\" value=\"" << run_id << "\"/>\n"
         << "      <property name=\"cases\" value=\"" << s.cases << "\"/>\n"
         << "    </properties>\n";
     if (mine.empty()) {
       // An engine without divergences still shows up as a passing check.
-      out << "    <testcase classname=\"cpudiff." << Xml(e) << "\" name=\"agrees with "
-          << Xml(s.reference) << " on " << s.cases << " cases\"/>\n";
+      out << "    <testcase classname=\"cpudiff." << MarkupEscape(e) << "\" name=\"agrees with "
+          << MarkupEscape(s.reference) << " on " << s.cases << " cases\"/>\n";
     }
     for (size_t i : mine) {
       const SignatureRow& r = s.signatures[i];
-      out << "    <testcase classname=\"cpudiff." << Xml(e) << "\" name=\"" << Xml(r.signature)
-          << "\">\n";
+      out << "    <testcase classname=\"cpudiff." << MarkupEscape(e) << "\" name=\""
+          << MarkupEscape(r.signature) << "\">\n";
       std::string detail = std::to_string(r.count) + " divergences in " + std::to_string(r.cases) +
                            " cases; example case " + std::to_string(r.example_case) + " (" +
                            ExampleDifference(store, run_id, r) + "); cpudiff show " +
                            std::to_string(r.example_case);
       if (IsNew(s, i)) {
-        out << "      <failure message=\"new divergence: " << Xml(r.signature)
-            << "\" type=\"divergence\">" << Xml(detail) << "</failure>\n";
+        out << "      <failure message=\"new divergence: " << MarkupEscape(r.signature)
+            << "\" type=\"divergence\">" << MarkupEscape(detail) << "</failure>\n";
       } else {
         std::string why = s.known_by[i]
                               ? "known (" + s.known_by[i]->id + "): " + s.known_by[i]->reason
                               : std::string("in the baseline");
-        out << "      <system-out>" << Xml(why + "\n" + detail) << "</system-out>\n";
+        out << "      <system-out>" << MarkupEscape(why + "\n" + detail) << "</system-out>\n";
       }
       out << "    </testcase>\n";
     }

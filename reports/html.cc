@@ -26,33 +26,10 @@ using report_view::CaseView;
 using report_view::EngineUnderTest;
 using report_view::ExampleDifference;
 using report_view::IsNew;
+using report_view::MarkupEscape;
 using report_view::Summary;
 
 constexpr size_t kTopSignatures = 25;
-
-std::string Esc(const std::string& s) {
-  std::string out;
-  out.reserve(s.size());
-  for (char c : s) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
 
 std::string Percent(int64_t num, int64_t den) {
   if (den == 0) return "-";
@@ -198,10 +175,11 @@ void WriteHeatmap(const Matrix& m, const Summary& s, std::ostream& out) {
          "font-size=\"12\">\n";
   for (size_t i = 0; i < n; ++i) {
     int pos = label + cell * static_cast<int>(i) + cell / 2;
-    out << "<text x=\"" << pos << "\" y=\"16\" text-anchor=\"middle\">" << Esc(m.engines[i])
-        << (m.engines[i] == s.reference ? " (ref)" : "") << "</text>\n";
+    out << "<text x=\"" << pos << "\" y=\"16\" text-anchor=\"middle\">"
+        << MarkupEscape(m.engines[i]) << (m.engines[i] == s.reference ? " (ref)" : "")
+        << "</text>\n";
     out << "<text x=\"" << label - 6 << "\" y=\"" << top + cell * static_cast<int>(i) + cell / 2 + 4
-        << "\" text-anchor=\"end\">" << Esc(m.engines[i]) << "</text>\n";
+        << "\" text-anchor=\"end\">" << MarkupEscape(m.engines[i]) << "</text>\n";
   }
   for (size_t a = 0; a < n; ++a) {
     for (size_t b = 0; b < n; ++b) {
@@ -221,9 +199,9 @@ void WriteHeatmap(const Matrix& m, const Summary& s, std::ostream& out) {
       }
       out << "<rect x=\"" << x << "\" y=\"" << y << "\" width=\"" << cell - 2 << "\" height=\""
           << cell - 2 << "\" fill=\"" << fill << "\">";
-      if (!title.empty()) out << "<title>" << Esc(title) << "</title>";
+      if (!title.empty()) out << "<title>" << MarkupEscape(title) << "</title>";
       out << "</rect>\n<text x=\"" << x + cell / 2 << "\" y=\"" << y + cell / 2 + 4
-          << "\" text-anchor=\"middle\">" << Esc(text) << "</text>\n";
+          << "\" text-anchor=\"middle\">" << MarkupEscape(text) << "</text>\n";
     }
   }
   out << "</svg>\n";
@@ -243,10 +221,10 @@ void WriteByClass(const Matrix& m, const Summary& s, std::ostream& out) {
     for (const auto& [e, n] : per) max = std::max(max, n);
   }
   out << "<table><tr><th>instruction class</th>";
-  for (const std::string& e : engines) out << "<th>" << Esc(e) << "</th>";
+  for (const std::string& e : engines) out << "<th>" << MarkupEscape(e) << "</th>";
   out << "</tr>\n";
   for (const auto& [cls, per] : m.by_class) {
-    out << "<tr><td><code>" << Esc(cls) << "</code></td>";
+    out << "<tr><td><code>" << MarkupEscape(cls) << "</code></td>";
     for (const std::string& e : engines) {
       auto it = per.find(e);
       int64_t v = it == per.end() ? 0 : it->second;
@@ -262,7 +240,7 @@ void WriteByClass(const Matrix& m, const Summary& s, std::ostream& out) {
 
 void WriteEngines(const Matrix& m, const Summary& s, std::ostream& out) {
   out << "<table><tr><th>engine</th><th>version</th><th>cases</th><th>agrees with "
-      << Esc(s.reference)
+      << MarkupEscape(s.reference)
       << "</th><th>mean time per case</th><th>median</th><th>outcomes</th></tr>\n";
   for (size_t i = 0; i < m.engines.size(); ++i) {
     const std::string& e = m.engines[i];
@@ -295,10 +273,11 @@ void WriteEngines(const Matrix& m, const Summary& s, std::ostream& out) {
         outcomes += (outcomes.empty() ? "" : ", ") + label + " " + std::to_string(n);
       }
     }
-    out << "<tr><td><b>" << Esc(e) << "</b></td><td>" << Esc(report_view::EngineVersion(s, e))
-        << "</td><td class=\"n\">" << c.cases << "</td><td class=\"n\">" << agree
-        << "</td><td class=\"n\">" << mean << "</td><td class=\"n\">" << median
-        << "</td><td class=\"mono\">" << Esc(outcomes) << "</td></tr>\n";
+    out << "<tr><td><b>" << MarkupEscape(e) << "</b></td><td>"
+        << MarkupEscape(report_view::EngineVersion(s, e)) << "</td><td class=\"n\">" << c.cases
+        << "</td><td class=\"n\">" << agree << "</td><td class=\"n\">" << mean
+        << "</td><td class=\"n\">" << median << "</td><td class=\"mono\">" << MarkupEscape(outcomes)
+        << "</td></tr>\n";
   }
   out << "</table>\n<p class=\"muted\">Time per case as each engine measured it in this run "
          "(batched engines: batch time / batch size); 'cpudiff bench' measures throughput "
@@ -307,24 +286,24 @@ void WriteEngines(const Matrix& m, const Summary& s, std::ostream& out) {
 
 void WriteCase(const CaseView& v, std::ostream& out) {
   if (!v.tc) {
-    out << "<p class=\"mono\">" << Esc(v.stored.line) << "</p>\n";
+    out << "<p class=\"mono\">" << MarkupEscape(v.stored.line) << "</p>\n";
     return;
   }
   out << "<pre>";
-  for (const std::string& line : v.disassembly) out << Esc(line) << "\n";
+  for (const std::string& line : v.disassembly) out << MarkupEscape(line) << "\n";
   out << "</pre>\n";
   out << "<table class=\"mono\"><tr><th></th><th>initial</th>";
   if (v.tc->expect) out << "<th>expect</th>";
   for (const StoredResult& r : v.results) {
-    out << "<th>" << Esc(r.engine) << (r.engine == v.reference ? " (ref)" : "") << "</th>";
+    out << "<th>" << MarkupEscape(r.engine) << (r.engine == v.reference ? " (ref)" : "") << "</th>";
   }
   out << "<th></th></tr>\n";
   auto row = [&](const std::string& name, const std::string& init, const std::string& expect,
                  const std::vector<std::string>& values, bool differs) {
-    out << "<tr" << (differs ? " class=\"diff\"" : "") << "><td>" << Esc(name) << "</td><td>"
-        << Esc(init) << "</td>";
-    if (v.tc->expect) out << "<td>" << Esc(expect) << "</td>";
-    for (const std::string& val : values) out << "<td>" << Esc(val) << "</td>";
+    out << "<tr" << (differs ? " class=\"diff\"" : "") << "><td>" << MarkupEscape(name)
+        << "</td><td>" << MarkupEscape(init) << "</td>";
+    if (v.tc->expect) out << "<td>" << MarkupEscape(expect) << "</td>";
+    for (const std::string& val : values) out << "<td>" << MarkupEscape(val) << "</td>";
     out << "<td class=\"star\">" << (differs ? "*" : "") << "</td></tr>\n";
   };
   row("outcome", "", v.outcome_expect, v.outcomes, v.outcome_differs);
@@ -350,17 +329,17 @@ void WriteCase(const CaseView& v, std::ostream& out) {
   out << "</table>\n";
   if (!v.mem.empty()) {
     out << "<h4>memory</h4>\n<table class=\"mono\"><tr><th>address</th><th>initial</th>";
-    for (const StoredResult& r : v.results) out << "<th>" << Esc(r.engine) << "</th>";
+    for (const StoredResult& r : v.results) out << "<th>" << MarkupEscape(r.engine) << "</th>";
     out << "<th></th></tr>\n";
     for (const report_view::MemRow& r : v.mem) {
       out << "<tr" << (r.differs ? " class=\"diff\"" : "") << "><td>" << Hex64(r.addr)
           << "</td><td>" << r.initial << "</td>";
-      for (const std::string& val : r.values) out << "<td>" << Esc(val) << "</td>";
+      for (const std::string& val : r.values) out << "<td>" << MarkupEscape(val) << "</td>";
       out << "<td class=\"star\">" << (r.differs ? "*" : "") << "</td></tr>\n";
     }
     out << "</table>\n";
   }
-  out << "<p class=\"muted\">corpus line:</p><pre>" << Esc(v.stored.line) << "</pre>\n";
+  out << "<p class=\"muted\">corpus line:</p><pre>" << MarkupEscape(v.stored.line) << "</pre>\n";
 }
 
 }  // namespace
@@ -378,9 +357,10 @@ void WriteHtmlReport(Store& store, int64_t run_id, std::ostream& out, const Know
       << "<title>cpudiff report: run " << run.id << "</title>\n";
   WriteStyle(out);
   out << "</head><body>\n<h1>cpudiff report: run " << run.id << "</h1>\n"
-      << "<p class=\"muted\">" << Esc(run.started) << " · " << Esc(run.status) << " · host "
-      << Esc(run.host_cpu) << " · git " << Esc(run.git_rev) << " · reference <b>"
-      << Esc(s.reference) << "</b> · " << Esc(store.Path()) << "</p>\n";
+      << "<p class=\"muted\">" << MarkupEscape(run.started) << " · " << MarkupEscape(run.status)
+      << " · host " << MarkupEscape(run.host_cpu) << " · git " << MarkupEscape(run.git_rev)
+      << " · reference <b>" << MarkupEscape(s.reference) << "</b> · " << MarkupEscape(store.Path())
+      << "</p>\n";
   out << "<div class=\"cards\">"
       << "<div class=\"card\"><b>" << s.cases << "</b>cases</div>"
       << "<div class=\"card\"><b>" << s.divergent_cases << "</b>divergent cases</div>"
@@ -414,12 +394,12 @@ void WriteHtmlReport(Store& store, int64_t run_id, std::ostream& out, const Know
                                       : ExampleDifference(store, run_id, r);
       out << "<tr><td class=\"n\">" << i + 1 << "</td><td><span class=\"" << cls << "\">" << cls
           << "</span></td><td class=\"n\">" << r.count << "</td><td class=\"n\">" << r.cases
-          << "</td><td>" << Esc(EngineUnderTest(s, r)) << "</td><td><code>" << Esc(r.signature)
-          << "</code></td><td>"
+          << "</td><td>" << MarkupEscape(EngineUnderTest(s, r)) << "</td><td><code>"
+          << MarkupEscape(r.signature) << "</code></td><td>"
           << (i < kTopSignatures ? "<a href=\"#sig" + std::to_string(i + 1) + "\">case " +
                                        std::to_string(r.example_case) + "</a>"
                                  : "case " + std::to_string(r.example_case))
-          << "</td><td>" << Esc(why) << "</td></tr>\n";
+          << "</td><td>" << MarkupEscape(why) << "</td></tr>\n";
     }
     out << "</table>\n";
     out << "<h2>Top signatures with their example cases</h2>\n";
@@ -431,7 +411,7 @@ void WriteHtmlReport(Store& store, int64_t run_id, std::ostream& out, const Know
     for (size_t i : order) {
       if (shown++ >= kTopSignatures) break;
       const SignatureRow& r = s.signatures[i];
-      out << "<h3 id=\"sig" << i + 1 << "\">" << i + 1 << ". <code>" << Esc(r.signature)
+      out << "<h3 id=\"sig" << i + 1 << "\">" << i + 1 << ". <code>" << MarkupEscape(r.signature)
           << "</code> <span class=\""
           << (IsNew(s, i)     ? "new\">new"
               : s.known_by[i] ? "known\">known"
@@ -439,11 +419,12 @@ void WriteHtmlReport(Store& store, int64_t run_id, std::ostream& out, const Know
           << "</span></h3>\n<p>" << r.count << " divergences in " << r.cases
           << " cases; example case " << r.example_case << " (<code>cpudiff show " << r.example_case
           << "</code>)"
-          << (s.known_by[i] ? ". Known: " + Esc(s.known_by[i]->reason) : std::string()) << "</p>\n";
+          << (s.known_by[i] ? ". Known: " + MarkupEscape(s.known_by[i]->reason) : std::string())
+          << "</p>\n";
       std::optional<StoredCase> c = store.GetCase(r.example_case);
       if (!c) continue;
       out << "<details" << (shown <= 5 ? " open" : "") << "><summary>case " << c->id << " "
-          << Esc(c->name) << "</summary>\n";
+          << MarkupEscape(c->name) << "</summary>\n";
       WriteCase(BuildCaseView(store, run_id, *c, s.reference), out);
       out << "</details>\n";
     }

@@ -27,6 +27,33 @@ constexpr size_t kMaxMemRows = 64;
 constexpr uint64_t kMemRowBytes = 8;
 
 // The status flags set in an RFLAGS value, for reading flag rows.
+std::string MarkupEscape(const std::string& s) {
+  std::string out;
+  out.reserve(s.size());
+  for (char c : s) {
+    switch (c) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}
+
 std::string FlagNames(uint64_t rflags) {
   static constexpr std::pair<uint64_t, const char*> kFlags[] = {
       {kFlagCF, "CF"}, {kFlagPF, "PF"}, {kFlagAF, "AF"}, {kFlagZF, "ZF"}, {kFlagSF, "SF"},

@@ -74,6 +74,9 @@ struct Summary {
 
 // The status flags set in an RFLAGS value ("CF ZF", "-" for none).
 std::string FlagNames(uint64_t rflags);
+// Text escaped for XML and HTML (& < > " '). No XML library is among the
+// project's dependencies, and five replacements do not justify one.
+std::string MarkupEscape(const std::string& s);
 // Whether an outcome comes with an end state (halt, fault, syscall).
 bool HasEndState(const Outcome& o);
 Json ParseJson(const std::string& text);
