@@ -621,9 +621,10 @@ int RunCases(const CampaignOptions& opts, CaseSource& source, size_t rejected, s
       out << "\n";
     }
     out << divergences << " divergence(s) in " << divergent_cases << " case(s), "
-        << signatures.size() << " signature(s); " << stored_cases
-        << " case(s) stored in full, the others by hash; database " << opts.db_path
-        << " ('cpudiff report --db " << opts.db_path << "' for details)\n";
+        << signatures.size() << " signature(s); ";
+    if (!opts.keep_all) out << stored_cases << " case(s) stored in full, the others by hash; ";
+    out << "database " << opts.db_path << " ('cpudiff report --db " << opts.db_path
+        << "' for details)\n";
   }
   if (interrupted) err << "cpudiff: interrupted; everything done so far is committed\n";
   if (engine_failed) return kExitInternal;
