@@ -365,14 +365,7 @@ std::unique_ptr<Engine> CreateExecEngine(const std::string& command, const Engin
 }
 
 Availability ProbeExec(const std::string& command) {
-  try {
-    std::unique_ptr<Engine> e = CreateExecEngine(command, EngineOptions{});
-    Availability a{true, "", e->Version()};
-    a.observes = e->Observes();
-    return a;
-  } catch (const std::exception& ex) {
-    return {false, ex.what(), ""};
-  }
+  return ProbeByStarting([&] { return CreateExecEngine(command, EngineOptions{}); });
 }
 
 }  // namespace cpudiff

@@ -60,4 +60,15 @@ const EngineDesc* OutsideEngine(std::string_view spec, std::string* error) {
   return &d.desc;
 }
 
+Availability ProbeByStarting(const std::function<std::unique_ptr<Engine>()>& start) {
+  try {
+    std::unique_ptr<Engine> e = start();
+    Availability a{true, "", e->Version()};
+    a.observes = e->Observes();
+    return a;
+  } catch (const std::exception& ex) {
+    return {false, ex.what(), ""};
+  }
+}
+
 }  // namespace cpudiff

@@ -10,6 +10,7 @@
 // name is what runs, results and reports record.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -26,6 +27,11 @@ bool IsOutsideEngine(std::string_view name);
 // in *error when the spec is malformed (an empty path or command). Whether
 // the engine loads and speaks our version is found out by its probe.
 const EngineDesc* OutsideEngine(std::string_view spec, std::string* error);
+
+// Starts an outside engine with default options to learn its version and
+// what it observes; unavailable with the reason when it cannot start (the
+// shared probe of plugin: and exec: engines).
+Availability ProbeByStarting(const std::function<std::unique_ptr<Engine>()>& start);
 
 // ---- plugin: ----------------------------------------------------------------
 // Loads the plugin in a throw-away worker and reports its name, version and

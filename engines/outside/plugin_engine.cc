@@ -190,14 +190,7 @@ std::unique_ptr<Engine> CreatePluginEngine(const std::string& path, const Engine
 }
 
 Availability ProbePlugin(const std::string& path) {
-  try {
-    std::unique_ptr<Engine> e = CreatePluginEngine(path, EngineOptions{});
-    Availability a{true, "", e->Version()};
-    a.observes = e->Observes();
-    return a;
-  } catch (const std::exception& ex) {
-    return {false, ex.what(), ""};
-  }
+  return ProbeByStarting([&] { return CreatePluginEngine(path, EngineOptions{}); });
 }
 
 }  // namespace cpudiff
