@@ -50,6 +50,7 @@ class NativeTest : public ::testing::Test {
     if (!ProbeNative().available) return;
     RunnerOptions o;
     o.timeout_ms = 200;
+    o.skip_unwritten_regions = true;  // as the native engine runs
     host_ = new RunnerHost(o);
   }
   static void TearDownTestSuite() {

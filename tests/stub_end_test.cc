@@ -102,6 +102,69 @@ TEST(StubEnd, NeedsRoomAndNoRegionOnTheCodePage) {
   EXPECT_TRUE(MayEndByStub(overlap, kPageSize));
 }
 
+// Which regions a case can write (bit r + 1 for tc.mem[r]; MakeCase puts
+// data at mem[0] and the stack at mem[1]). A wrong bit would hide a changed
+// page, so anything not computable from the case's own bytes and initial
+// registers must give every bit.
+uint32_t Writes(const TestCase& tc) {
+  return PlanEnd(tc, PageCeil(tc.code.size() + 1)).write_regions;
+}
+constexpr uint32_t kDataBit = 1u << 1, kStackBit = 1u << 2;
+
+TEST(StubEnd, WriteRegionsOnlyWhereAnOperandCanStore) {
+  // add rax, rbx ; mov rcx, [rdi]: no store at all.
+  EXPECT_EQ(Writes(MakeCase({0x48, 0x01, 0xd8, 0x48, 0x8b, 0x0f})), 0u);
+  // mov [rdi+8], rax: rdi is never written and points at the data page.
+  EXPECT_EQ(Writes(MakeCase({0x48, 0x89, 0x47, 0x08})), kDataBit);
+  // The same store with rdi pointing at the stack page.
+  TestCase to_stack = MakeCase({0x48, 0x89, 0x47, 0x08});
+  to_stack.init.gpr[kRdi] = kDefaultStackAddr;
+  EXPECT_EQ(Writes(to_stack), kStackBit);
+  // ... and at no region: it faults, nothing can change.
+  TestCase nowhere = MakeCase({0x48, 0x89, 0x47, 0x08});
+  nowhere.init.gpr[kRdi] = 0x50000000;
+  EXPECT_EQ(Writes(nowhere), 0u);
+  // A store straddling the end of the data page still names the data page.
+  TestCase straddle = MakeCase({0x48, 0x89, 0x07});
+  straddle.init.gpr[kRdi] = kData + kPageSize - 4;
+  EXPECT_EQ(Writes(straddle), kDataBit);
+  // xchg [rdi], eax and cmpxchg [rdi], ecx store too.
+  EXPECT_EQ(Writes(MakeCase({0x87, 0x07})), kDataBit);
+  EXPECT_EQ(Writes(MakeCase({0x0f, 0xb1, 0x0f})), kDataBit);
+}
+
+TEST(StubEnd, WriteRegionsAllWhenTheAddressIsNotKnown) {
+  // push rax: rsp is written by the push itself.
+  EXPECT_EQ(Writes(MakeCase({0x50})), ~0u);
+  // add rdi, 8 ; mov [rdi], rax: rdi is computed by the case.
+  EXPECT_EQ(Writes(MakeCase({0x48, 0x83, 0xc7, 0x08, 0x48, 0x89, 0x07})), ~0u);
+  // stosb: rdi advances.
+  EXPECT_EQ(Writes(MakeCase({0xaa})), ~0u);
+  // A case that keeps its HLT (an indirect jump) gives no bound at all.
+  TestCase indirect = MakeCase({0xff, 0xe0});
+  EXPECT_FALSE(PlanEnd(indirect, kPageSize).stub);
+  EXPECT_EQ(Writes(indirect), ~0u);
+}
+
+// The decoded stream is reused between cases with the same code; a case
+// with other code or another address must not see the last one's analysis.
+TEST(StubEnd, ReusedDecodeFollowsTheCode) {
+  TestCase store = MakeCase({0x48, 0x89, 0x47, 0x08});
+  TestCase load = MakeCase({0x48, 0x8b, 0x47, 0x08});
+  EXPECT_EQ(Writes(store), kDataBit);
+  EXPECT_EQ(Writes(load), 0u);
+  EXPECT_EQ(Writes(store), kDataBit);
+  TestCase moved = store;
+  moved.code_addr = kCode + kPageSize;
+  moved.init.rip = moved.code_addr;
+  moved.init.gpr[kRdi] = moved.code_addr;  // its own code page: a read would be refused
+  EXPECT_EQ(Writes(moved), 0u);            // a store there is outside every region
+  EXPECT_TRUE(May(store));
+  TestCase cut = MakeCase({0x48, 0x89, 0x47});  // the same bytes cut short
+  EXPECT_FALSE(May(cut));
+  EXPECT_TRUE(May(store));
+}
+
 TEST(StubEnd, StubJumpsThroughAnAlignedQuadword) {
   std::vector<uint8_t> out(kStubMaxBytes);
   for (uint64_t end = kCode; end < kCode + 16; ++end) {

@@ -22,6 +22,7 @@ class NativeEngine : public Engine {
   static RunnerOptions MakeOptions(const EngineOptions& options) {
     RunnerOptions r;
     r.timeout_ms = options.timeout_ms;
+    r.skip_unwritten_regions = true;
     return r;
   }
 

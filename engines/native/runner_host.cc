@@ -1,7 +1,5 @@
 #include "engines/native/runner_host.h"
 
-#include "engines/native/stub_end.h"
-
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -14,6 +12,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstddef>
 #include <cstring>
@@ -23,6 +22,7 @@
 
 #include "engines/embed.h"
 #include "engines/native/runner_protocol.h"
+#include "engines/native/stub_end.h"
 
 namespace cpudiff {
 namespace {
@@ -78,6 +78,8 @@ size_t TrimmedSize(const std::vector<uint8_t>& data) {
 }
 
 uint64_t AlignUp(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
+
+constexpr uint32_t kMinFlight = 64;
 
 // Heap bytes and worst-case changed pages a case needs in a slot.
 struct CaseCost {
@@ -323,13 +325,13 @@ struct RunnerHost::Impl {
   }
 
   // Fills `slot` with cases from the front of `queue`.
-  Flight Fill(uint32_t slot, std::deque<size_t>* queue, std::span<const TestCase* const> cases) {
+  Flight Fill(uint32_t slot, std::deque<size_t>* queue, std::span<const TestCase* const> cases,
+              uint32_t max_batch) {
     Flight f;
     f.slot = slot;
     f.first_seq = next_seq;
     RunnerSlot& s = shm->slots[slot];
     uint64_t data_used = 0, pages_used = 0;
-    uint32_t max_batch = std::clamp<uint32_t>(opt.batch_size, 1, kRunnerMaxBatch);
     while (!queue->empty() && f.idx.size() < max_batch) {
       const TestCase& tc = *cases[queue->front()];
       CaseCost cost = CostOf(tc);
@@ -356,7 +358,10 @@ struct RunnerHost::Impl {
       in.end_addr = tc.code_addr + tc.code.size();
       if (!tc.code.empty()) std::memcpy(s.data + data_used, tc.code.data(), tc.code.size());
       uint8_t* end = s.data + data_used + tc.code.size();
-      if (opt.exit_stub || (opt.stub_end && MayEndByStub(tc, code.size))) {
+      EndPlan plan;
+      if (!opt.exit_stub && opt.stub_end) plan = PlanEnd(tc, code.size);
+      in.write_mask = opt.skip_unwritten_regions ? plan.write_regions : ~0u;
+      if (opt.exit_stub || plan.stub) {
         code.data_len =
             tc.code.size() + WriteStub(in.end_addr, exit_addr, std::span(end, kStubMaxBytes));
         ++stub_ends;
@@ -387,7 +392,6 @@ struct RunnerHost::Impl {
   void Harvest(const Flight& f, size_t j, RunResult* r, uint64_t ns) {
     const RunnerSlot& s = shm->slots[f.slot];
     const RunnerCaseOut& o = s.out[j];
-    r->pages.clear();
     std::memcpy(static_cast<void*>(&r->state), &o.state, sizeof(r->state));
     // RF is an artifact of the exception frame (silicon sets it in the saved
     // RFLAGS of a fault, including the #GP that ends a case at its HLT); the
@@ -418,11 +422,15 @@ struct RunnerHost::Impl {
         r->outcome = Outcome::Unsupported("native runner cannot map the case's regions: " +
                                           std::string(std::strerror(static_cast<int>(-o.detail))));
         r->state = (*cases_)[f.idx[j]]->init;
+        r->pages.clear();
         return;
       default:
         r->outcome = Outcome::Crash("native runner: changed pages did not fit the batch");
+        r->pages.clear();
         return;
     }
+    // Overwrites the pages a reused result already holds: growing a vector
+    // of PageImage zeroes each new 4 KiB page before the copy.
     r->pages.resize(o.num_pages);
     for (uint32_t k = 0; k < o.num_pages; ++k) {
       const RunnerPageOut& p = s.pages[o.first_page + k];
@@ -498,12 +506,20 @@ struct RunnerHost::Impl {
         queue.push_back(i);
       }
     }
+    // At least two flights per call, so that the runner runs one while this
+    // side fills or harvests the other: a single call is the common unit
+    // (a campaign batch), and one flight per call would leave both sides
+    // waiting for each other in turn. Not below kMinFlight cases, as every
+    // flight costs a wake-up each way.
+    uint32_t max_batch = std::clamp<uint32_t>(opt.batch_size, 1, kRunnerMaxBatch);
+    max_batch = std::clamp<uint32_t>(static_cast<uint32_t>((queue.size() + 1) / 2),
+                                     std::min<uint32_t>(max_batch, kMinFlight), max_batch);
     std::deque<Flight> flights;
     int fruitless_deaths = 0;
     while (!queue.empty() || !flights.empty()) {
       while (flights.size() < 2 && !queue.empty() && pid > 0) {
         uint32_t slot = flights.empty() ? 0 : flights.back().slot ^ 1;
-        Flight f = Fill(slot, &queue, cases);
+        Flight f = Fill(slot, &queue, cases, max_batch);
         f.sent = Clock::now();
         RunnerCmd cmd = {f.slot, static_cast<uint32_t>(f.idx.size())};
         bool sent = Send(cmd);
@@ -624,14 +640,18 @@ std::string RunnerHost::CheckCase(const TestCase& tc, bool fsgsbase) {
     return "native runner: more than " + std::to_string(kRunnerMaxRegions - 1) + " regions";
   }
   if (tc.code.size() > kMaxCodeBytes) return "native runner: code too large";
-  std::vector<std::pair<uint64_t, uint64_t>> spans;
-  spans.emplace_back(tc.code_addr, PageCeil(tc.code.size() + 1));
+  // A fixed array: this runs for every case, and the region count is bounded
+  // above.
+  std::array<std::pair<uint64_t, uint64_t>, kRunnerMaxRegions> spans;
+  size_t n = 0;
+  spans[n++] = {tc.code_addr, PageCeil(tc.code.size() + 1)};
   for (const MemRegion& m : tc.mem) {
     if (m.data.size() > m.size) return "native runner: region data larger than the region";
-    spans.emplace_back(m.addr, m.size);
+    spans[n++] = {m.addr, m.size};
   }
   uint64_t total = 0;
-  for (auto [addr, size] : spans) {
+  for (size_t i = 0; i < n; ++i) {
+    auto [addr, size] = spans[i];
     if (addr % kPageSize != 0 || size == 0 || size % kPageSize != 0) {
       return "native runner: region not page aligned";
     }
@@ -641,8 +661,8 @@ std::string RunnerHost::CheckCase(const TestCase& tc, bool fsgsbase) {
     total += size;
   }
   if (total > kRunnerArenaSize) return "native runner: regions too large";
-  std::sort(spans.begin(), spans.end());
-  for (size_t i = 1; i < spans.size(); ++i) {
+  std::sort(spans.begin(), spans.begin() + n);
+  for (size_t i = 1; i < n; ++i) {
     if (spans[i - 1].first + spans[i - 1].second > spans[i].first) {
       return "native runner: overlapping regions";
     }

@@ -73,6 +73,11 @@ struct RunnerOptions {
   // without a kernel round trip. Off: every case ends at its HLT; the
   // environment variable CPUDIFF_HLT_END=1 turns it off for every runner.
   bool stub_end = true;
+  // After a case, compare only the pages of regions the case can write by
+  // the instruction set's rules (EndPlan::write_regions), not every writable
+  // page. Only for silicon: an emulator that writes where it must not is
+  // what the comparison is there to catch.
+  bool skip_unwritten_regions = false;
 };
 
 // The embedded runner executable (a static x86-64 ELF), e.g. to write it to a

@@ -19,7 +19,7 @@
 #include <stdint.h>
 
 #define CPUDIFF_RUNNER_MAGIC 0x31726e7566666463ull /* "cdffunr1" */
-#define CPUDIFF_RUNNER_VERSION 2u
+#define CPUDIFF_RUNNER_VERSION 3u
 
 /* File descriptors the runner finds at start (the host closes all others). */
 #define kRunnerCmdFd 3   /* host -> runner: struct RunnerCmd */
@@ -84,7 +84,11 @@ struct RunnerCaseIn {
   uint64_t end_addr;
   struct RunnerCpuState init;
   uint32_t num_regions; /* regions[0] is the code region */
-  uint32_t pad;
+  /* Bit r set: the case may write regions[r]. The runner compares only
+   * those regions' pages with their initial image after the case (the host
+   * clears a bit only when it proved the case cannot write there, see
+   * engines/native/stub_end.h). */
+  uint32_t write_mask;
   struct RunnerRegionIn regions[kRunnerMaxRegions];
 };
 

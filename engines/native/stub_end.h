@@ -22,6 +22,11 @@
 //   - no data region overlaps the code region's pages.
 // Anything else (indirect branches, stack reads, string instructions, reads
 // through a register the case computes) keeps the HLT.
+//
+// The same pass also bounds which data regions a case can write: after a
+// case the runner compares every page it may have changed with the initial
+// image, and for a register-only case (most generated ones) that compare of
+// untouched 4 KiB pages was the larger part of the runner's work.
 #pragma once
 
 #include <cstdint>
@@ -41,9 +46,21 @@ inline constexpr uint64_t kStubMaxBytes = 6 + 7 + 8;
 // the jump's memory read never raises #AC when the case left AC set.
 uint64_t WriteStub(uint64_t end_addr, uint64_t target, std::span<uint8_t> out);
 
-// True if `tc` may end by the stub (see the top of the file). The code
-// region spans `region_size` bytes from tc.code_addr; the stub must fit in
-// it after the code.
-bool MayEndByStub(const TestCase& tc, uint64_t region_size);
+struct EndPlan {
+  // The case may end by the stub (see the top of the file).
+  bool stub = false;
+  // Bit r + 1 set: tc.mem[r] may be written (bit 0 is the code region).
+  // Exact bits only when `stub` holds, i.e. every instruction the case can
+  // run is known; otherwise every bit is set.
+  uint32_t write_regions = ~0u;
+};
+
+// Plans the end of `tc`. The code region spans `region_size` bytes from
+// tc.code_addr; the stub must fit in it after the code.
+EndPlan PlanEnd(const TestCase& tc, uint64_t region_size);
+
+inline bool MayEndByStub(const TestCase& tc, uint64_t region_size) {
+  return PlanEnd(tc, region_size).stub;
+}
 
 }  // namespace cpudiff

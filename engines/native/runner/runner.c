@@ -165,26 +165,36 @@ int memcmp(const void* a, const void* b, size_t n) {
   return 0;
 }
 
-/* Word-wise helpers for page contents: no early exit on purpose, so that
- * gcc vectorizes them (a 4 KiB compare is the bulk of per-case work). Both
- * pointers are 8-byte aligned (pages, and data heap offsets aligned by the
- * host); n may have a tail. */
+/* Helpers for page contents. differs() and nonzero() read 64 bytes per
+ * step as four 16-byte vectors (SSE2, which every x86-64 has) with no early
+ * exit inside a step: comparing 4 KiB pages is the bulk of a case's work in
+ * the runner, and gcc -O2 leaves a plain word loop scalar. Both pointers
+ * are 8-byte aligned (pages, and data heap offsets aligned by the host); n
+ * may have a tail. */
+typedef uint64_t V2 __attribute__((vector_size(16), aligned(8)));
+
 static int differs(const uint8_t* a, const uint8_t* b, uint64_t n) {
-  const uint64_t* x = (const uint64_t*)a;
-  const uint64_t* y = (const uint64_t*)b;
-  uint64_t acc = 0;
-  uint64_t w = n / 8;
-  for (uint64_t i = 0; i < w; ++i) acc |= x[i] ^ y[i];
-  for (uint64_t i = w * 8; i < n; ++i) acc |= (uint64_t)(a[i] ^ b[i]);
-  return acc != 0;
+  uint64_t i = 0;
+  for (; i + 64 <= n; i += 64) {
+    const V2* x = (const V2*)(a + i);
+    const V2* y = (const V2*)(b + i);
+    V2 acc = ((x[0] ^ y[0]) | (x[1] ^ y[1])) | ((x[2] ^ y[2]) | (x[3] ^ y[3]));
+    if (acc[0] | acc[1]) return 1;
+  }
+  uint64_t rest = 0;
+  for (; i < n; ++i) rest |= (uint64_t)(a[i] ^ b[i]);
+  return rest != 0;
 }
 static int nonzero(const uint8_t* a, uint64_t n) {
-  const uint64_t* x = (const uint64_t*)a;
-  uint64_t acc = 0;
-  uint64_t w = n / 8;
-  for (uint64_t i = 0; i < w; ++i) acc |= x[i];
-  for (uint64_t i = w * 8; i < n; ++i) acc |= a[i];
-  return acc != 0;
+  uint64_t i = 0;
+  for (; i + 64 <= n; i += 64) {
+    const V2* x = (const V2*)(a + i);
+    V2 acc = (x[0] | x[1]) | (x[2] | x[3]);
+    if (acc[0] | acc[1]) return 1;
+  }
+  uint64_t rest = 0;
+  for (; i < n; ++i) rest |= a[i];
+  return rest != 0;
 }
 static void copy_bytes(uint8_t* d, const uint8_t* s, uint64_t n) {
   uint64_t* x = (uint64_t*)d;
@@ -440,7 +450,7 @@ static int collect_pages(const struct RunnerCaseIn* in, struct RunnerCaseOut* ou
   out->first_page = g_page_next;
   out->num_pages = 0;
   for (uint32_t r = 0; r < g_nregions; ++r) {
-    if (!(g_layout[r].perm & 2)) continue;
+    if (!(g_layout[r].perm & 2) || !((in->write_mask >> r) & 1)) continue;
     const struct RunnerRegionIn* ri = &in->regions[r];
     const uint8_t* data = slot->data + ri->data_off;
     for (uint64_t off = 0; off < ri->size; off += 4096) {
