@@ -1,12 +1,12 @@
 // Tests of the worker-process wrapper (engines/worker) and its wire format.
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <thread>
-
-#include <gtest/gtest.h>
 
 #include "engines/worker/wire.h"
 #include "engines/worker/worker_engine.h"
@@ -19,6 +19,7 @@ constexpr uint64_t kAbortMarker = 0xdead;
 constexpr uint64_t kHangMarker = 0xbeef;
 constexpr uint64_t kSegvMarker = 0x5e6f;
 constexpr uint64_t kWriteMarker = 0xcafe;
+constexpr uint64_t kLastWordsMarker = 0x1a57;
 
 // An engine with predictable results: rax+1, and a written page on demand.
 class FakeEngine : public Engine {
@@ -28,6 +29,11 @@ class FakeEngine : public Engine {
       const TestCase& tc = *cases[i];
       uint64_t rax = tc.init.gpr[kRax];
       if (rax == kAbortMarker) abort();
+      if (rax == kLastWordsMarker) {
+        fprintf(stderr, "fake engine: first line\nfake engine: fatal error at case %s\n",
+                tc.name.c_str());
+        abort();
+      }
       if (rax == kSegvMarker) raise(SIGSEGV);
       if (rax == kHangMarker) {
         for (;;) pause();
@@ -155,8 +161,8 @@ TEST(Worker, CrashIsRecordedAndBatchGoesOn) {
   for (uint64_t i = 0; i < 20; ++i) cases.push_back(Case(i));
   cases[0].init.gpr[kRax] = kAbortMarker;  // first case
   cases[7].init.gpr[kRax] = kAbortMarker;
-  cases[8].init.gpr[kRax] = kSegvMarker;   // right after a crash
-  cases[19].init.gpr[kRax] = kAbortMarker; // last case
+  cases[8].init.gpr[kRax] = kSegvMarker;    // right after a crash
+  cases[19].init.gpr[kRax] = kAbortMarker;  // last case
   auto results = RunAll(*e, cases);
   for (size_t i = 0; i < cases.size(); ++i) {
     if (i == 0 || i == 7 || i == 19) {
@@ -181,6 +187,27 @@ TEST(Worker, CrashIsRecordedAndBatchGoesOn) {
   auto again = RunAll(*e, {Case(5)});
   EXPECT_EQ(again[0].outcome.kind, OutcomeKind::kHalt);
   EXPECT_EQ(again[0].state.gpr[kRax], 6u);
+}
+
+// What a dying worker wrote last to stderr is part of the crash reason (and
+// does not reach the terminal); a worker that did not say anything gets
+// none, not the previous worker's words.
+TEST(Worker, CrashReasonCarriesTheWorkersLastWords) {
+  auto e = MakeFake();
+  std::vector<TestCase> cases = {Case(1), Case(kLastWordsMarker), Case(kAbortMarker), Case(2)};
+  auto results = RunAll(*e, cases);
+  ASSERT_EQ(results[1].outcome.kind, OutcomeKind::kCrash);
+  EXPECT_NE(results[1].outcome.reason.find("SIGABRT"), std::string::npos)
+      << results[1].outcome.reason;
+  EXPECT_NE(results[1].outcome.reason.find("stderr: fake engine: fatal error at case case-6743"),
+            std::string::npos)
+      << results[1].outcome.reason;
+  EXPECT_EQ(results[1].outcome.reason.find("first line"), std::string::npos)
+      << results[1].outcome.reason;
+  ASSERT_EQ(results[2].outcome.kind, OutcomeKind::kCrash);
+  EXPECT_EQ(results[2].outcome.reason.find("stderr:"), std::string::npos)
+      << results[2].outcome.reason;
+  EXPECT_EQ(results[3].outcome.kind, OutcomeKind::kHalt);
 }
 
 TEST(Worker, WatchdogKillsHungCase) {

@@ -1,5 +1,6 @@
 #include "engines/worker/worker_engine.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -14,6 +15,7 @@
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -135,6 +137,7 @@ class WorkerEngine : public Engine {
       }
     }
     if (ctl_ != nullptr) munmap(ctl_, sizeof(Control));
+    if (err_fd_ >= 0) close(err_fd_);
   }
 
   // Sets up shared memory once and forks the first child.
@@ -147,6 +150,21 @@ class WorkerEngine : public Engine {
     if (!req_.Init("cpudiff-worker-req", initial) || !resp_.Init("cpudiff-worker-resp", initial)) {
       throw std::runtime_error(options_.name + ": cannot create shared buffers");
     }
+    // A worker's stderr goes to a file of ours rather than the terminal: a
+    // library that dies with a message (Unicorn's "tcg fatal error") then
+    // explains its crash in the case's outcome instead of interleaving with
+    // the progress line. Append mode: every process holding it writes at
+    // its end, and truncating it starts it afresh for the next worker.
+    // CPUDIFF_ENGINE_STDERR=1 leaves it on the terminal (an engine's own
+    // debugging output).
+    const char* keep = getenv("CPUDIFF_ENGINE_STDERR");
+    if (keep == nullptr || *keep == 0 || std::string_view(keep) == "0") {
+      err_fd_ = memfd_create("cpudiff-worker-stderr", MFD_CLOEXEC);
+    }
+    if (err_fd_ >= 0 && fcntl(err_fd_, F_SETFL, O_APPEND) != 0) {
+      close(err_fd_);
+      err_fd_ = -1;
+    }
     StartZygote();
     std::string error;
     if (!StartChild(&error)) throw std::runtime_error(options_.name + ": " + error);
@@ -158,6 +176,15 @@ class WorkerEngine : public Engine {
   void Run(std::span<const TestCase* const> cases, std::span<RunResult> results) override {
     const size_t n = cases.size();
     if (n == 0) return;
+    // Only the end of the log is ever read: keep it from growing without
+    // bound under an engine that writes as it goes.
+    struct stat st;
+    if (err_fd_ >= 0 && fstat(err_fd_, &st) == 0 && st.st_size > (1 << 20)) {
+      if (ftruncate(err_fd_, 0) != 0) {
+        close(err_fd_);
+        err_fd_ = -1;
+      }
+    }
     WireWriter w(&req_, req_.data(), req_.size());
     offsets_.resize(n + 1);
     for (size_t i = 0; i < n; ++i) {
@@ -264,7 +291,7 @@ class WorkerEngine : public Engine {
       ssize_t k = recv(sock_, &done, sizeof(done), 0);
       if (k == sizeof(done)) return {Wait::kDone, {}};
       if (k < 0 && errno == EINTR) continue;
-      return {Wait::kDied, ReapChild(false)};
+      return {Wait::kDied, WithLastWords(ReapChild(false))};
     }
   }
 
@@ -386,7 +413,40 @@ class WorkerEngine : public Engine {
     zygote_sock_ = -1;
   }
 
+  // The last line a worker wrote to stderr, for a crash reason; "" if none.
+  std::string LastWords() const {
+    if (err_fd_ < 0) return {};
+    struct stat st;
+    if (fstat(err_fd_, &st) != 0 || st.st_size <= 0) return {};
+    char buf[512];
+    const off_t from = std::max<off_t>(0, st.st_size - static_cast<off_t>(sizeof buf));
+    ssize_t n = pread(err_fd_, buf, sizeof buf, from);
+    if (n <= 0) return {};
+    std::string text(buf, static_cast<size_t>(n));
+    while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' ')) {
+      text.pop_back();
+    }
+    size_t nl = text.find_last_of('\n');
+    if (nl != std::string::npos) text.erase(0, nl + 1);
+    for (char& c : text) {
+      if (static_cast<unsigned char>(c) < 0x20) c = ' ';
+    }
+    if (text.size() > 200) text = text.substr(0, 200) + "...";
+    return text;
+  }
+
+  // How a worker ended, with what it said last.
+  std::string WithLastWords(std::string how) const {
+    std::string said = LastWords();
+    return said.empty() ? how : how + " (stderr: " + said + ")";
+  }
+
   bool StartChild(std::string* error) {
+    // A fresh worker starts with an empty log.
+    if (err_fd_ >= 0 && ftruncate(err_fd_, 0) != 0) {
+      close(err_fd_);
+      err_fd_ = -1;
+    }
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
       *error = std::string("socketpair: ") + strerror(errno);
@@ -428,7 +488,7 @@ class WorkerEngine : public Engine {
         *error = "worker did not start in time";
         KillChild();
       } else {
-        *error = "worker died while starting: " + ReapChild(true);
+        *error = "worker died while starting: " + WithLastWords(ReapChild(true));
       }
       return false;
     }
@@ -439,6 +499,7 @@ class WorkerEngine : public Engine {
   }
 
   int ChildMain(int sock) {
+    if (err_fd_ >= 0) dup2(err_fd_, STDERR_FILENO);
     ReadyMsg ready;
     std::unique_ptr<Engine> engine;
     try {
@@ -552,6 +613,7 @@ class WorkerEngine : public Engine {
   pid_t zygote_pid_ = -1;
   int zygote_sock_ = -1;
   bool from_zygote_ = false;
+  int err_fd_ = -1;  // the workers' stderr (see LastWords)
 };
 
 }  // namespace
