@@ -3,13 +3,6 @@
 #include "engines/emulator/operands.h"
 
 namespace cpudiff::emu {
-namespace {
-
-using namespace isa;
-
-enum AluOp { kAdd, kOr, kAdc, kSbb, kAnd, kSub, kXor, kCmp };
-
-}  // namespace
 
 // Test-only: a deliberately planted bug (add never sets CF), switched on by
 // the environment variable CPUDIFF_EMULATOR_TEST_PLANT=add-cf, so that the
@@ -18,45 +11,7 @@ bool g_test_plant_add_cf = false;
 
 namespace {
 
-// Result and the six status flags of a two-operand ALU operation.
-uint64_t AluCompute(int op, uint64_t a, uint64_t b, bool cin, int size, uint64_t* flags) {
-  uint64_t m = SizeMask(size), sb = SignBit(size);
-  uint64_t r, f = 0;
-  switch (op) {
-    case kAdd:
-    case kAdc: {
-      uint64_t c = (op == kAdc && cin) ? 1 : 0;
-      r = (a + b + c) & m;
-      bool carry = size == 8 ? (r < a || (c && r == a)) : ((a + b + c) >> (size * 8)) != 0;
-      if (op == kAdd && g_test_plant_add_cf) carry = false;
-      if (carry) f |= kFlagCF;
-      if ((a ^ r) & (b ^ r) & sb) f |= kFlagOF;
-      if ((a ^ b ^ r) & 0x10) f |= kFlagAF;
-      break;
-    }
-    case kSub:
-    case kSbb:
-    case kCmp: {
-      uint64_t c = (op == kSbb && cin) ? 1 : 0;
-      r = (a - b - c) & m;
-      if (a < b || (c && a == b)) f |= kFlagCF;
-      if ((a ^ b) & (a ^ r) & sb) f |= kFlagOF;
-      if ((a ^ b ^ r) & 0x10) f |= kFlagAF;
-      break;
-    }
-    case kOr:
-      r = (a | b) & m;
-      break;
-    case kAnd:
-      r = (a & b) & m;
-      break;
-    default:
-      r = (a ^ b) & m;
-      break;
-  }
-  *flags = f | ZSPFlags(r, size);
-  return r;
-}
+using namespace isa;
 
 template <int kOp>
 void Alu(Cpu& c, const DecodedInsn& d) {

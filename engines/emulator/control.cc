@@ -74,8 +74,8 @@ void IntN(Cpu& c, const DecodedInsn& d) {
     Fault(kVecBP);
   }
   if (n == 0x80) {
-    c.s.rip = c.next_rip;
-    throw GuestStop{GuestStop::kSyscall, ""};
+    c.stop = Cpu::Stop::kSyscall;  // rip after the instruction
+    return;
   }
   // Linux's other gates have DPL 0: #GP with the IDT error code.
   FaultCode(kVecGP, (uint64_t{n} << 3) | 2);
@@ -87,11 +87,14 @@ void Syscall(Cpu& c, const DecodedInsn& d) {
     c.s.gpr[kRcx] = c.next_rip;
     c.s.gpr[kR11] = c.flags() & ~kFlagRF;
   }
-  c.s.rip = c.next_rip;
-  throw GuestStop{GuestStop::kSyscall, ""};
+  c.stop = Cpu::Stop::kSyscall;  // rip after the instruction
 }
 
-void Hlt(Cpu&, const DecodedInsn&) { throw GuestStop{GuestStop::kHalt, ""}; }
+// The run reports rip at the hlt.
+void Hlt(Cpu& c, const DecodedInsn&) {
+  c.next_rip = c.s.rip;
+  c.stop = Cpu::Stop::kHalt;
+}
 
 }  // namespace
 

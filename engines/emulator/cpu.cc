@@ -24,62 +24,66 @@ bool Canonical(uint64_t a) {
 
 // ---- memory -------------------------------------------------------------------
 
-namespace {
-
-// Region i of a case: the code region first, then tc.mem.
-void RegionShape(const TestCase& tc, size_t i, uint64_t* addr, uint64_t* size, uint8_t* perm,
-                 const std::vector<uint8_t>** data, std::vector<uint8_t>* code_buf) {
-  if (i == 0) {
-    *addr = tc.code_addr;
-    *size = PageCeil(tc.code.size() + 1);
-    *perm = kPermR | kPermX;
-    code_buf->assign(tc.code.begin(), tc.code.end());
-    code_buf->push_back(kHltByte);
-    *data = code_buf;
-    return;
-  }
-  const MemRegion& m = tc.mem[i - 1];
-  *addr = m.addr;
-  *size = m.size;
-  *perm = m.perm;
-  *data = &m.data;
-}
-
-}  // namespace
-
 void Memory::Reset(const TestCase& tc) {
+  // Region 0 is the code (read+execute, one HLT appended), then tc.mem.
   size_t n = tc.mem.size() + 1;
-  bool same_layout = regions_.size() == n;
-  std::vector<uint8_t> code_buf;
-  for (size_t i = 0; i < n && same_layout; ++i) {
-    uint64_t addr, size;
-    uint8_t perm;
-    const std::vector<uint8_t>* data;
-    RegionShape(tc, i, &addr, &size, &perm, &data, &code_buf);
-    same_layout = regions_[i].addr == addr && regions_[i].size == size && regions_[i].perm == perm;
+  uint64_t code_size = PageCeil(tc.code.size() + 1);
+  bool same_layout = regions_.size() == n && regions_[0].addr == tc.code_addr &&
+                     regions_[0].size == code_size && regions_[0].perm == (kPermR | kPermX);
+  bool exec_in_data = false;
+  for (size_t i = 1; i < n && same_layout; ++i) {
+    const MemRegion& m = tc.mem[i - 1];
+    same_layout =
+        regions_[i].addr == m.addr && regions_[i].size == m.size && regions_[i].perm == m.perm;
   }
-  if (!same_layout) regions_.assign(n, Region{});
-  for (size_t i = 0; i < n; ++i) {
-    Region& r = regions_[i];
-    const std::vector<uint8_t>* data;
-    RegionShape(tc, i, &r.addr, &r.size, &r.perm, &data, &code_buf);
-    if (!same_layout) {
+  for (const MemRegion& m : tc.mem) exec_in_data |= (m.perm & kPermX) != 0;
+  if (!same_layout) {
+    regions_.assign(n, Region{});
+    regions_[0].addr = tc.code_addr;
+    regions_[0].size = code_size;
+    regions_[0].perm = kPermR | kPermX;
+    for (size_t i = 1; i < n; ++i) {
+      regions_[i].addr = tc.mem[i - 1].addr;
+      regions_[i].size = tc.mem[i - 1].size;
+      regions_[i].perm = tc.mem[i - 1].perm;
+    }
+    for (Region& r : regions_) {
       r.bytes.assign(r.size, 0);
       r.dirty.assign(r.size / kPageSize, 0);
-    } else {
+    }
+  }
+  // The code region is never writable: it holds the previous case's code
+  // and nothing else.
+  Region& code = regions_[0];
+  uint8_t* cb = code.bytes.data();
+  bool same_code = same_layout && code.data_len == tc.code.size() + 1 &&
+                   (tc.code.empty() || std::memcmp(cb, tc.code.data(), tc.code.size()) == 0);
+  if (!same_code) {
+    std::memset(cb, 0, code.data_len);
+    if (!tc.code.empty()) std::memcpy(cb, tc.code.data(), tc.code.size());
+    cb[tc.code.size()] = kHltByte;
+    code.data_len = tc.code.size() + 1;
+  }
+  for (size_t i = 1; i < n; ++i) {
+    Region& r = regions_[i];
+    const std::vector<uint8_t>& data = tc.mem[i - 1].data;
+    if (same_layout) {
       // Clear what the last case wrote or loaded, then load this case's data.
       size_t pages = r.dirty.size();
       size_t data_pages = (r.data_len + kPageSize - 1) / kPageSize;
+      uint8_t* dirty = r.dirty.data();
       for (size_t p = 0; p < pages; ++p) {
-        if (r.dirty[p] || p < data_pages) {
+        if (dirty[p] || p < data_pages) {
           std::memset(r.bytes.data() + p * kPageSize, 0, kPageSize);
-          r.dirty[p] = 0;
+          dirty[p] = 0;
         }
       }
     }
-    std::copy(data->begin(), data->end(), r.bytes.begin());
-    r.data_len = data->size();
+    if (!data.empty()) std::memcpy(r.bytes.data(), data.data(), data.size());
+    r.data_len = data.size();
   }
+  exec_unchanged_ = same_code && !exec_written_ && !exec_in_data;
+  exec_written_ = false;
   last_ = nullptr;
   code_written_ = false;
 }
@@ -96,12 +100,9 @@ void Memory::ChangedPages(const TestCase& tc, std::vector<PageImage>* pages) con
       // Compare with the initial contents: the case's data, then zeros.
       size_t off = p * kPageSize;
       size_t from_data = off < m.data.size() ? std::min<size_t>(kPageSize, m.data.size() - off) : 0;
-      bool same = from_data == 0 || std::memcmp(now, m.data.data() + off, from_data) == 0;
-      for (size_t k = from_data; k < kPageSize && same; k += 8) {
-        uint64_t w;
-        std::memcpy(&w, now + k, 8);
-        same = w == 0;
-      }
+      static const uint8_t kZeros[kPageSize] = {};
+      bool same = (from_data == 0 || std::memcmp(now, m.data.data() + off, from_data) == 0) &&
+                  std::memcmp(now + from_data, kZeros, kPageSize - from_data) == 0;
       if (same) continue;
       PageImage& img = pages->emplace_back();
       img.addr = m.addr + p * kPageSize;
@@ -156,7 +157,7 @@ void Memory::Write(uint64_t addr, const void* in, size_t size, bool stack) {
   if (r != nullptr && addr - r->addr + size <= r->size && (r->perm & kPermW) && !ac_check) {
     std::memcpy(r->bytes.data() + (addr - r->addr), in, size);
     MarkDirty(r, addr, size);
-    if (r->perm & kPermX) code_written_ = true;
+    if (r->perm & kPermX) code_written_ = exec_written_ = true;
     return;
   }
   Check(addr, size, Access::kWrite, stack);
@@ -165,7 +166,7 @@ void Memory::Write(uint64_t addr, const void* in, size_t size, bool stack) {
     *Ptr(addr + i) = p[i];
     Region* ri = Find(addr + i);
     MarkDirty(ri, addr + i, 1);
-    if (ri->perm & kPermX) code_written_ = true;
+    if (ri->perm & kPermX) code_written_ = exec_written_ = true;
   }
 }
 
@@ -266,80 +267,105 @@ const HandlerTable& Handlers() {
   return table;
 }
 
-const DecodedInsn& Cpu::FetchDecode(uint64_t rip) {
-  CacheEntry& e = cache_[rip & (kCacheSize - 1)];
-  if (e.gen == cache_gen_ && e.rip == rip) return e.insn;
+namespace {
+
+// The handler of a form without semantics: what silicon raises for it, or
+// `unsupported` with the reason.
+void Missing(Cpu&, const DecodedInsn& d) {
+  const IsaForm& f = d.form();
+  if (f.Has(isa::UD)) Fault(kVecUD);
+  if (f.Has(isa::PRIV)) FaultCode(kVecGP, 0);
+  if (f.Has(isa::NONDET)) Unsupported(std::string(f.mnemonic) + " is not deterministic");
+  Unsupported("emulator does not implement " + std::string(f.name));
+}
+
+}  // namespace
+
+Handler ResolveHandler(const DecodedInsn& d) {
+  if (Handler h = FastHandler(d)) return h;
+  Handler h = Handlers().h[static_cast<int>(d.id)];
+  return h != nullptr ? h : Missing;
+}
+
+Cpu::CacheEntry& Cpu::FetchDecode(uint64_t rip) {
+  CacheEntry& e = cache_.data()[rip & (kCacheSize - 1)];
   if (!Canonical(rip)) FaultCode(kVecGP, 0);
   uint8_t buf[15];
   size_t n = 0;
   while (n < sizeof buf) {
     Memory::Region* r = mem.Find(rip + n);
     if (r == nullptr || !(r->perm & kPermX)) break;
-    buf[n] = r->bytes[rip + n - r->addr];
-    ++n;
+    // Copy the rest of the region's bytes at once (up to 15).
+    uint64_t off = rip + n - r->addr;
+    size_t k = static_cast<size_t>(std::min<uint64_t>(sizeof buf - n, r->size - off));
+    std::memcpy(buf + n, r->bytes.data() + off, k);
+    n += k;
   }
-  DecodedInsn d;
-  switch (Decode(buf, n, &d, vendor == Vendor::kAmd)) {
+  switch (Decode(buf, n, &e.insn, vendor == Vendor::kAmd)) {
     case DecodeStatus::kOk:
       break;
     case DecodeStatus::kInvalid:
+      e.gen = 0;
       Fault(kVecUD);
     case DecodeStatus::kTooLong:
+      e.gen = 0;
       FaultCode(kVecGP, 0);
     case DecodeStatus::kNeedMore: {
+      e.gen = 0;
       uint64_t a = rip + n;
       Memory::Region* r = mem.Find(a);
       bool p = r != nullptr || a >= kLinuxProtectionFaultStart;
       throw GuestFault{kVecPF, true, kPfUser | kPfFetch | (p ? kPfPresent : 0), true, a};
     }
     case DecodeStatus::kUnknown:
+      e.gen = 0;
       Unsupported("AVX/AVX-512 instructions are not modelled");
   }
   e.rip = rip;
   e.gen = cache_gen_;
-  e.insn = d;
-  return e.insn;
+  e.h = ResolveHandler(e.insn);
+  return e;
 }
 
 Outcome Cpu::Run(uint64_t budget) {
-  ++cache_gen_;
-  const HandlerTable& table = Handlers();
-  for (uint64_t n = 0; n < budget; ++n) {
-    uint64_t rip = s.rip;
-    try {
-      const DecodedInsn& d = FetchDecode(rip);
-      next_rip = rip + d.length;
-      Handler h = table.h[static_cast<int>(d.id)];
-      if (h == nullptr) {
-        const IsaForm& f = d.form();
-        if (f.Has(isa::UD)) Fault(kVecUD);
-        if (f.Has(isa::PRIV)) FaultCode(kVecGP, 0);
-        if (f.Has(isa::NONDET)) {
-          Unsupported(std::string(f.mnemonic) + " is not deterministic");
-        }
-        Unsupported("emulator does not implement " + std::string(f.name));
+  // Decoded instructions stay valid across cases with the same code.
+  if (!mem.ExecUnchanged()) ++cache_gen_;
+  stop = Stop::kNone;
+  CacheEntry* const cache = cache_.data();
+  try {
+    for (uint64_t n = 0; n < budget; ++n) {
+      uint64_t rip = s.rip;
+      CacheEntry* e = &cache[rip & (kCacheSize - 1)];
+      if (e->gen != cache_gen_ || e->rip != rip) [[unlikely]] {
+        e = &FetchDecode(rip);
       }
-      mem.ac_check = Flag(kFlagAC);
-      h(*this, d);
+      next_rip = rip + e->insn.length;
+      mem.ac_check = (s.rflags & kFlagAC) != 0;
+      e->h(*this, e->insn);
       s.rip = next_rip;
-      if (mem.TakeCodeWritten()) ++cache_gen_;
-    } catch (const GuestFault& f) {
-      Outcome o = Outcome::Fault(f.vector);
-      if (f.vector == kVecPF) {
-        o = Outcome::PageFault(f.code, f.addr);
-      } else if (f.has_code || VectorHasErrorCode(f.vector)) {
-        o = Outcome::FaultWithCode(f.vector, f.code);
+      if (stop != Stop::kNone) [[unlikely]] {
+        return stop == Stop::kHalt ? Outcome::Halt() : Outcome::Syscall();
       }
-      return o;
-    } catch (const GuestStop& st) {
-      switch (st.kind) {
-        case GuestStop::kHalt:
-          return Outcome::Halt();
-        case GuestStop::kSyscall:
-          return Outcome::Syscall();
-        case GuestStop::kUnsupported:
-          return Outcome::Unsupported(st.reason);
+      if (mem.TakeCodeWritten()) [[unlikely]] {
+        ++cache_gen_;
       }
+    }
+  } catch (const GuestFault& f) {
+    Outcome o = Outcome::Fault(f.vector);
+    if (f.vector == kVecPF) {
+      o = Outcome::PageFault(f.code, f.addr);
+    } else if (f.has_code || VectorHasErrorCode(f.vector)) {
+      o = Outcome::FaultWithCode(f.vector, f.code);
+    }
+    return o;
+  } catch (const GuestStop& st) {
+    switch (st.kind) {
+      case GuestStop::kHalt:
+        return Outcome::Halt();
+      case GuestStop::kSyscall:
+        return Outcome::Syscall();
+      case GuestStop::kUnsupported:
+        return Outcome::Unsupported(st.reason);
     }
   }
   return Outcome::Timeout("instruction budget exhausted");

@@ -83,6 +83,10 @@ class Memory {
     code_written_ = false;
     return w;
   }
+  // True when the last Reset left every executable byte as the one before
+  // it (same layout, same code, nothing written into executable memory):
+  // instructions decoded for the previous case are still valid.
+  bool ExecUnchanged() const { return exec_unchanged_; }
   bool ac_check = false;  // RFLAGS.AC: misaligned accesses raise #AC
 
  private:
@@ -97,6 +101,8 @@ class Memory {
   std::vector<Region> regions_;
   Region* last_ = nullptr;
   bool code_written_ = false;
+  bool exec_written_ = false;  // since the last Reset
+  bool exec_unchanged_ = false;
 };
 
 // Bit helpers.
@@ -140,6 +146,12 @@ void RegisterSseInt(HandlerTable& t);
 void RegisterSseFp(HandlerTable& t);
 void RegisterSseExt(HandlerTable& t);
 const HandlerTable& Handlers();
+// A specialised handler for `d` (register forms of hot instructions, with
+// the operand size fixed), or null: same semantics as the table's.
+Handler FastHandler(const DecodedInsn& d);
+// The handler for `d`: FastHandler, the table's, or one that raises what a
+// form without semantics raises (#UD, #GP, unsupported).
+Handler ResolveHandler(const DecodedInsn& d);
 
 class Cpu {
  public:
@@ -147,6 +159,11 @@ class Cpu {
   Memory mem;
   Vendor vendor = Vendor::kIntel;
   uint64_t next_rip = 0;  // address of the next instruction
+  // Set by hlt and syscall: the run ends after the instruction. A flag, not
+  // an exception, because every case ends with a hlt and throwing costs
+  // more than the rest of a short case.
+  enum class Stop : uint8_t { kNone, kHalt, kSyscall };
+  Stop stop = Stop::kNone;
 
   // ---- registers ----
   uint64_t Gpr(int r) const { return s.gpr[r]; }
@@ -245,14 +262,17 @@ class Cpu {
   Outcome Run(uint64_t budget);
 
  private:
-  const DecodedInsn& FetchDecode(uint64_t rip);
   // Decoded instructions by address: direct-mapped, invalidated as a whole
-  // by bumping the generation (new case, or a write into executable memory).
+  // by bumping the generation (a case with other code, or a write into
+  // executable memory). Each entry holds the handler to call, resolved at
+  // decode time (a specialised one for hot register forms, see fast.cc).
   struct CacheEntry {
     uint64_t rip = 0;
     uint32_t gen = 0;
+    Handler h = nullptr;
     DecodedInsn insn;
   };
+  CacheEntry& FetchDecode(uint64_t rip);
   static constexpr size_t kCacheSize = 4096;
   std::vector<CacheEntry> cache_ = std::vector<CacheEntry>(kCacheSize);
   uint32_t cache_gen_ = 1;

@@ -124,4 +124,47 @@ inline uint64_t ZSPFlags(uint64_t r, int size) {
   return f;
 }
 
+// The eight ALU operations, in the order of the reg field of opcodes 80-83.
+enum AluOp { kAdd, kOr, kAdc, kSbb, kAnd, kSub, kXor, kCmp };
+
+// Result and the six status flags of a two-operand ALU operation.
+inline uint64_t AluCompute(int op, uint64_t a, uint64_t b, bool cin, int size, uint64_t* flags) {
+  uint64_t m = SizeMask(size), sb = SignBit(size);
+  uint64_t r, f = 0;
+  switch (op) {
+    case kAdd:
+    case kAdc: {
+      uint64_t c = (op == kAdc && cin) ? 1 : 0;
+      r = (a + b + c) & m;
+      bool carry = size == 8 ? (r < a || (c && r == a)) : ((a + b + c) >> (size * 8)) != 0;
+      if (op == kAdd && g_test_plant_add_cf) carry = false;
+      if (carry) f |= kFlagCF;
+      if ((a ^ r) & (b ^ r) & sb) f |= kFlagOF;
+      if ((a ^ b ^ r) & 0x10) f |= kFlagAF;
+      break;
+    }
+    case kSub:
+    case kSbb:
+    case kCmp: {
+      uint64_t c = (op == kSbb && cin) ? 1 : 0;
+      r = (a - b - c) & m;
+      if (a < b || (c && a == b)) f |= kFlagCF;
+      if ((a ^ b) & (a ^ r) & sb) f |= kFlagOF;
+      if ((a ^ b ^ r) & 0x10) f |= kFlagAF;
+      break;
+    }
+    case kOr:
+      r = (a | b) & m;
+      break;
+    case kAnd:
+      r = (a & b) & m;
+      break;
+    default:
+      r = (a ^ b) & m;
+      break;
+  }
+  *flags = f | ZSPFlags(r, size);
+  return r;
+}
+
 }  // namespace cpudiff::emu

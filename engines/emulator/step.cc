@@ -11,18 +11,16 @@ Outcome FaultOutcome(const GuestFault& f) {
 StepStatus Step(Cpu& c, const DecodedInsn& d, Outcome* outcome) {
   try {
     c.next_rip = c.s.rip + d.length;
-    Handler h = Handlers().h[static_cast<int>(d.id)];
-    if (h == nullptr) {
-      // The same order of checks as Cpu::Run for a form without semantics.
-      const IsaForm& f = d.form();
-      if (f.Has(isa::UD)) Fault(kVecUD);
-      if (f.Has(isa::PRIV)) FaultCode(kVecGP, 0);
-      if (f.Has(isa::NONDET)) Unsupported(std::string(f.mnemonic) + " is not deterministic");
-      Unsupported("emulator does not implement " + std::string(f.name));
-    }
+    c.stop = Cpu::Stop::kNone;
+    Handler h = ResolveHandler(d);
     c.mem.ac_check = c.Flag(kFlagAC);
     h(c, d);
     c.s.rip = c.next_rip;
+    if (c.stop != Cpu::Stop::kNone) {
+      *outcome = c.stop == Cpu::Stop::kHalt ? Outcome::Halt() : Outcome::Syscall();
+      c.stop = Cpu::Stop::kNone;
+      return StepStatus::kStopped;
+    }
     return c.mem.TakeCodeWritten() ? StepStatus::kCodeWritten : StepStatus::kOk;
   } catch (const GuestFault& f) {
     *outcome = FaultOutcome(f);
