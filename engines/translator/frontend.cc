@@ -804,7 +804,11 @@ bool IsLifted(const DecodedInsn& d) {
 
 bool LiftBlock(emu::Memory& mem, uint64_t addr, uint32_t max_insns, emu::Vendor vendor,
                GuestBlock* out, Outcome* fault) {
-  out->ir = ir::Block{};
+  // Cleared, not replaced: the buffers keep their capacity from block to
+  // block.
+  out->ir.insts.clear();
+  out->ir.guest_insns = 0;
+  out->ir.lifted_insns = 0;
   out->ir.guest_addr = addr;
   out->decoded.clear();
   uint64_t rip = addr;
