@@ -86,6 +86,7 @@ struct EmitContext {
   // Guest state written by the block and not yet stored: the value of each
   // guest register (kNoValue: the state holds it) and each pending flag.
   Value cur_reg[kGuestRegs];
+  bool dirty[kGuestRegs] = {};  // cur_reg not in the state yet
   Value pending_flag[kGuestFlags];
   uint64_t pending_mask = 0;
   // A block whose exit leads back to its start.
@@ -230,7 +231,7 @@ void StoreImm64(EmitContext& ec, const Xbyak::Address& dst, uint64_t imm) {
 // stays as it is (the caller decides whether the state is clean after).
 void FlushState(EmitContext& ec, uint64_t skip_flags = 0, bool skip_loop_regs = false) {
   for (int r = 0; r < kGuestRegs; ++r) {
-    if (ec.cur_reg[r] == ir::kNoValue) continue;
+    if (!ec.dirty[r]) continue;
     if (skip_loop_regs && ec.loop_reg[r] >= 0) continue;
     StoreValue(ec, qword[r12 + RegOff(r)], ec.cur_reg[r]);
   }
@@ -253,9 +254,21 @@ void FlushState(EmitContext& ec, uint64_t skip_flags = 0, bool skip_loop_regs = 
   g.mov(qword[r12 + kFlagsOff], r15);
 }
 
+// After the state was written back: a loop register keeps its value (the
+// back edge moves it), the others are read from the state again.
 void MarkStateClean(EmitContext& ec) {
-  std::fill(std::begin(ec.cur_reg), std::end(ec.cur_reg), ir::kNoValue);
+  for (int r = 0; r < kGuestRegs; ++r) {
+    ec.dirty[r] = false;
+    if (ec.loop_reg[r] < 0) ec.cur_reg[r] = ir::kNoValue;
+  }
   ec.pending_mask = 0;
+}
+
+// Before an op that may fault: the guest state written back (so that the
+// way out of a fault only sets rip).
+void FlushForBarrier(EmitContext& ec) {
+  FlushState(ec);
+  MarkStateClean(ec);
 }
 
 // Leaves to the dispatcher with `code`, the guest rip set to `rip` (unless
@@ -274,7 +287,6 @@ void CheckFault(EmitContext& ec) {
   Xbyak::Label ok;
   ec.gen.cmp(byte[rbx + offsetof(JitContext, faulted)], 0);
   ec.gen.jz(ok, Xbyak::CodeGenerator::T_NEAR);
-  FlushState(ec);
   Leave(ec, kExitStop, true, ec.insn_rip, ec.lifted_after + (ec.insn_lifted ? 1 : 0));
   ec.gen.L(ok);
 }
@@ -622,13 +634,16 @@ void EmitGetReg(EmitContext& ec, const ir::Inst& in) {
   if (ec.hoisted[ec.index]) return;  // loaded before the loop header
   Reg64 d = Def(ec);
   Value cur = ec.cur_reg[in.imm];
-  if (cur != ir::kNoValue) {
+  if (ec.dirty[in.imm]) {
     LoadTo(ec, d, cur);
   } else {
     ec.gen.mov(d, qword[r12 + RegOff(in.imm)]);
   }
 }
-void EmitSetReg(EmitContext& ec, const ir::Inst& in) { ec.cur_reg[in.imm] = in.args[0]; }
+void EmitSetReg(EmitContext& ec, const ir::Inst& in) {
+  ec.cur_reg[in.imm] = in.args[0];
+  ec.dirty[in.imm] = true;
+}
 void EmitGetFlag(EmitContext& ec, const ir::Inst& in) {
   int bit = static_cast<int>(in.imm);
   if (ec.pending_mask & (1ull << bit)) {
@@ -749,6 +764,7 @@ void EmitVCmpEq(EmitContext& ec, const ir::Inst& in) {
 }
 
 void EmitLoad(EmitContext& ec, const ir::Inst& in) {
+  FlushForBarrier(ec);
   LoadTo(ec, rax, in.args[0]);
   uint32_t saved = PushLive(ec);
   ec.gen.mov(rdi, rbx);
@@ -761,6 +777,7 @@ void EmitLoad(EmitContext& ec, const ir::Inst& in) {
   ec.gen.mov(d, rax);
 }
 void EmitStore(EmitContext& ec, const ir::Inst& in) {
+  FlushForBarrier(ec);
   LoadTo(ec, rax, in.args[0]);
   LoadTo(ec, rdx, in.args[1]);
   uint32_t saved = PushLive(ec);
@@ -772,6 +789,7 @@ void EmitStore(EmitContext& ec, const ir::Inst& in) {
   CheckFault(ec);
 }
 void EmitLoadV128(EmitContext& ec, const ir::Inst& in) {
+  FlushForBarrier(ec);
   LoadTo(ec, rax, in.args[0]);
   uint32_t saved = PushLive(ec);
   ec.gen.mov(rdi, rbx);
@@ -784,6 +802,7 @@ void EmitLoadV128(EmitContext& ec, const ir::Inst& in) {
   CheckFault(ec);
 }
 void EmitStoreV128(EmitContext& ec, const ir::Inst& in) {
+  FlushForBarrier(ec);
   LoadTo(ec, rax, in.args[0]);
   uint32_t saved = PushLive(ec);
   ec.gen.mov(rdi, rbx);
@@ -797,15 +816,14 @@ void EmitStoreV128(EmitContext& ec, const ir::Inst& in) {
 void EmitCheckCanonical(EmitContext& ec, const ir::Inst& in) {
   Xbyak::CodeGenerator& g = ec.gen;
   Xbyak::Label ok;
+  FlushForBarrier(ec);
   LoadTo(ec, rax, in.args[0]);
   g.mov(rcx, rax);
   g.shl(rcx, 16);
   g.sar(rcx, 16);
   g.cmp(rcx, rax);
   g.je(ok, Xbyak::CodeGenerator::T_NEAR);
-  // Not canonical: the helper records the fault (the state is written
-  // first: the call clobbers the caller-saved registers).
-  FlushState(ec);
+  // Not canonical: the helper records the fault.
   LoadTo(ec, rsi, in.args[0]);
   g.mov(rdi, rbx);
   CallHelper(ec, reinterpret_cast<const void*>(&HelperCheckCanonical));
@@ -823,8 +841,7 @@ void EmitCheckCodeWrite(EmitContext& ec, const ir::Inst& in) {
 }
 void EmitInterpret(EmitContext& ec, const ir::Inst& in) {
   // The interpreter reads and writes the guest state in memory.
-  FlushState(ec);
-  MarkStateClean(ec);
+  FlushForBarrier(ec);
   uint32_t saved = PushLive(ec);
   ec.gen.mov(rdi, rbx);
   ec.gen.mov(rsi, in.imm2);
@@ -994,7 +1011,7 @@ bool PlanLoop(const ir::Block& b, std::vector<uint8_t>* hoisted, uint64_t* drop_
 
 // Liveness: `need` of every value, and which pure values are deferred
 // (computed only where the guest state is written back).
-void Analyze(const ir::Block& b, Scratchpad& sp) {
+void Analyze(const ir::Block& b, const bool* loop_regs, Scratchpad& sp) {
   size_t n = b.insts.size();
   // Guest state reads of values written by the block: at every barrier and
   // exit, and at GetReg/GetFlag of written state (unoptimized IR).
@@ -1024,8 +1041,12 @@ void Analyze(const ir::Block& b, Scratchpad& sp) {
         if (ir::IsBarrier(in.op)) {
           for (Value v : cur_reg) use(v, i);
           for (Value v : cur_flag) use(v, i);
-          if (in.op == Op::Interpret) {
-            std::fill(std::begin(cur_reg), std::end(cur_reg), ir::kNoValue);
+          // Written back there (a loop register's value is still read by
+          // the back edge).
+          if (in.op != Op::CheckCodeWrite && !ir::IsTerminator(in.op)) {
+            for (int r = 0; r < kGuestRegs; ++r) {
+              if (!loop_regs[r]) cur_reg[r] = ir::kNoValue;
+            }
             std::fill(std::begin(cur_flag), std::end(cur_flag), ir::kNoValue);
           }
         }
@@ -1098,7 +1119,17 @@ const uint8_t* EmitBlock(Xbyak::CodeGenerator& gen, const ir::Block& block, cons
   sp.nondeferred_user.assign(n, 0);
   sp.users.assign(n, 0);
   sp.flag_users.assign(n, 0);
-  Analyze(block, sp);
+  EmitContext ec{gen, block, epilogue, sp.loc, sp.need, sp.hoisted};
+  std::fill(std::begin(ec.pool_value), std::end(ec.pool_value), ir::kNoValue);
+  std::fill(std::begin(ec.cur_reg), std::end(ec.cur_reg), ir::kNoValue);
+  std::fill(std::begin(ec.loop_reg), std::end(ec.loop_reg), -1);
+  ec.self_loop = PlanLoop(block, &sp.hoisted, &ec.drop_flags);
+  if (!ec.self_loop) std::fill(sp.hoisted.begin(), sp.hoisted.end(), 0);
+  bool loop_regs[kGuestRegs] = {};
+  for (size_t i = 0; i < n; ++i) {
+    if (sp.hoisted[i]) loop_regs[block.insts[i].imm] = true;
+  }
+  Analyze(block, loop_regs, sp);
   for (size_t i = 0; i < n; ++i) {
     if (sp.deferred[i]) sp.loc[i].kind = Loc::kDeferred;
   }
@@ -1120,13 +1151,6 @@ const uint8_t* EmitBlock(Xbyak::CodeGenerator& gen, const ir::Block& block, cons
     }
     sp.need[c] = std::max(sp.need[c], last);
   }
-
-  EmitContext ec{gen, block, epilogue, sp.loc, sp.need, sp.hoisted};
-  std::fill(std::begin(ec.pool_value), std::end(ec.pool_value), ir::kNoValue);
-  std::fill(std::begin(ec.cur_reg), std::end(ec.cur_reg), ir::kNoValue);
-  std::fill(std::begin(ec.loop_reg), std::end(ec.loop_reg), -1);
-  ec.self_loop = PlanLoop(block, &sp.hoisted, &ec.drop_flags);
-  if (!ec.self_loop) std::fill(sp.hoisted.begin(), sp.hoisted.end(), 0);
 
   const uint8_t* entry = gen.getCurr();
   // Prologue: the block budget, then count the lifted instructions as run
@@ -1150,6 +1174,7 @@ const uint8_t* EmitBlock(Xbyak::CodeGenerator& gen, const ir::Block& block, cons
       sp.need[i] = INT32_MAX;
       ec.loop_reg[block.insts[i].imm] = r;
       ec.cur_reg[block.insts[i].imm] = static_cast<Value>(i);
+      ec.dirty[block.insts[i].imm] = true;
     }
     gen.L(ec.header);
     PlanCoalescing(ec, block, entry_need);
