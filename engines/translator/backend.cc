@@ -229,6 +229,111 @@ void StoreImm64(EmitContext& ec, const Xbyak::Address& dst, uint64_t imm) {
 // CpuState. `skip_flags` and `skip_loop_regs` leave out what a loop's back
 // edge carries in registers or overwrites. Emits code only: the tracking
 // stays as it is (the caller decides whether the state is clean after).
+// A flag value that the host's own flags give: those of a host add, sub or
+// test of the same operands at the same operand size (host and guest flags
+// sit at the same bit positions). kind 0: none.
+struct HostFlagSource {
+  int kind = 0;  // 1 add, 2 sub, 3 test
+  Value a = ir::kNoValue, b = ir::kNoValue;
+  int size = 0;  // 0: any (AF and PF do not depend on it)
+};
+
+// The RFLAGS bit where the host puts each flag op's value.
+int HostBit(Op op) {
+  switch (op) {
+    case Op::CarryAdd:
+    case Op::CarrySub:
+      return 0;
+    case Op::ParityOf:
+      return 2;
+    case Op::AuxCarry:
+      return 4;
+    case Op::IsZero:
+      return 6;
+    case Op::SignOf:
+      return 7;
+    case Op::OverflowAdd:
+    case Op::OverflowSub:
+      return 11;
+    default:
+      return -1;
+  }
+}
+
+// The host source of the value `v` of flag `bit` (a flag op written to
+// another flag, as shr's OF from the operand's sign, has none).
+HostFlagSource FlagSource(const EmitContext& ec, int bit, Value v) {
+  HostFlagSource h;
+  if (IsConst(ec, v) || ec.loc[v].kind != Loc::kDeferred) return h;
+  const ir::Inst& in = ec.block.insts[v];
+  if (HostBit(in.op) != bit) return h;
+  // r = a + b or a - b (so that the host op computes r itself).
+  auto arith = [&](Value r, Value a, Value b) {
+    const ir::Inst& d = ec.block.insts[r];
+    if ((d.op != Op::Add && d.op != Op::Sub) || d.args[0] != a || d.args[1] != b) return false;
+    h.kind = d.op == Op::Add ? 1 : 2;
+    h.a = a;
+    h.b = b;
+    return true;
+  };
+  auto result = [&](Value r) {
+    const ir::Inst& d = ec.block.insts[r];
+    if (!((d.op == Op::Add || d.op == Op::Sub) && arith(r, d.args[0], d.args[1]))) {
+      h.kind = 3;
+      h.a = r;
+    }
+  };
+  switch (in.op) {
+    case Op::CarryAdd:
+    case Op::OverflowAdd:
+    case Op::CarrySub:
+    case Op::OverflowSub: {
+      bool add = in.op == Op::CarryAdd || in.op == Op::OverflowAdd;
+      if (!arith(in.args[2], in.args[0], in.args[1]) || (h.kind == 1) != add) return {};
+      h.size = static_cast<int>(in.imm);
+      break;
+    }
+    case Op::AuxCarry:
+      if (!arith(in.args[2], in.args[0], in.args[1])) return {};
+      break;
+    case Op::IsZero:
+    case Op::SignOf:
+      result(in.args[0]);
+      h.size = static_cast<int>(in.imm);
+      break;
+    case Op::ParityOf:
+      result(in.args[0]);
+      break;
+    default:
+      return {};
+  }
+  // The operands are loaded into rax and rcx: they must be live here (IsZero
+  // keeps its argument live, not the operands of the add that computed it)
+  // and not computed on the way.
+  for (Value x : {h.a, h.b}) {
+    if (x == ir::kNoValue || IsConst(ec, x)) continue;
+    const Loc& l = ec.loc[x];
+    bool live = l.kind == Loc::kSlot || (l.kind == Loc::kReg && ec.pool_value[l.reg] == x);
+    if (!live) return {};
+  }
+  return h;
+}
+
+const Xbyak::Reg& SizedReg(const Reg64& r, int size) {
+  static const Xbyak::Reg8 b[] = {al, cl};
+  static const Xbyak::Reg16 w[] = {ax, cx};
+  static const Xbyak::Reg32 d[] = {eax, ecx};
+  int i = r.getIdx() == rax.getIdx() ? 0 : 1;
+  if (size == 1) return b[i];
+  if (size == 2) return w[i];
+  if (size == 4) return d[i];
+  return r;
+}
+
+// Writes the guest state the block holds in registers back to the
+// CpuState. `skip_flags` and `skip_loop_regs` leave out what a loop's back
+// edge carries in registers or overwrites. Emits code only: the tracking
+// stays as it is (the caller decides whether the state is clean after).
 void FlushState(EmitContext& ec, uint64_t skip_flags = 0, bool skip_loop_regs = false) {
   for (int r = 0; r < kGuestRegs; ++r) {
     if (!ec.dirty[r]) continue;
@@ -240,14 +345,55 @@ void FlushState(EmitContext& ec, uint64_t skip_flags = 0, bool skip_loop_regs = 
   Xbyak::CodeGenerator& g = ec.gen;
   g.mov(r15, qword[r12 + kFlagsOff]);
   g.and_(r15, static_cast<uint32_t>(~m));  // the pending bits are all below bit 31
+  uint32_t ones = 0;
   for (uint64_t bits = m; bits != 0; bits &= bits - 1) {
     int bit = __builtin_ctzll(bits);
     Value v = ec.pending_flag[bit];
     if (IsConst(ec, v)) {
-      if (ConstOf(ec, v)) g.or_(r15, static_cast<uint32_t>(1u << bit));
-      continue;
+      if (ConstOf(ec, v)) ones |= 1u << bit;
+      m &= ~(1ull << bit);
     }
-    EvalToRax(ec, v);
+  }
+  if (ones != 0) g.or_(r15, ones);
+  // Flags from one host op each: the status flags of an add, say, cost the
+  // op, pushfq and a mask instead of six computations.
+  uint64_t todo = m;
+  for (uint64_t bits = m; bits != 0; bits &= bits - 1) {
+    int bit = __builtin_ctzll(bits);
+    if (!(todo & (1ull << bit))) continue;
+    HostFlagSource h = FlagSource(ec, bit, ec.pending_flag[bit]);
+    if (h.kind == 0) continue;
+    uint32_t group = 0;
+    int size = h.size;
+    for (uint64_t rest = todo; rest != 0; rest &= rest - 1) {
+      int b2 = __builtin_ctzll(rest);
+      HostFlagSource o = FlagSource(ec, b2, ec.pending_flag[b2]);
+      if (o.kind != h.kind || o.a != h.a || o.b != h.b) continue;
+      if (o.size != 0 && size != 0 && o.size != size) continue;
+      if (size == 0) size = o.size;
+      group |= 1u << b2;
+    }
+    if (size == 0) size = 8;
+    LoadTo(ec, rax, h.a);
+    if (h.kind == 3) {
+      g.test(SizedReg(rax, size), SizedReg(rax, size));
+    } else {
+      LoadTo(ec, rcx, h.b);
+      if (h.kind == 1) {
+        g.add(SizedReg(rax, size), SizedReg(rcx, size));
+      } else {
+        g.sub(SizedReg(rax, size), SizedReg(rcx, size));
+      }
+    }
+    g.pushf();
+    g.pop(rax);
+    g.and_(eax, group);
+    g.or_(r15, rax);
+    todo &= ~static_cast<uint64_t>(group);
+  }
+  for (uint64_t bits = todo; bits != 0; bits &= bits - 1) {
+    int bit = __builtin_ctzll(bits);
+    EvalToRax(ec, ec.pending_flag[bit]);
     if (bit != 0) g.shl(eax, bit);
     g.or_(r15, rax);
   }
