@@ -1,21 +1,28 @@
 // The translator's backend: IR -> host x86-64 code with Xbyak.
 //
 // It sees only the IR (never guest bytes). The emitted code keeps the
-// JitContext in rbx and the guest CpuState in r12; every IR value has a
-// 16-byte slot in the context, constants are materialized where they are
-// used. Guest memory is reached through helper calls that check the case's
-// regions and permissions; a fault leaves the block through a stub that
-// sets the guest rip to the faulting instruction (its InsnStart), so the
-// guest state is exactly the one before it.
+// JitContext in rbx, the guest CpuState in r12, the blocks left to enter in
+// r13 and the count of translated guest instructions in r14 (both written
+// back to the context when generated code returns to the dispatcher).
+//
+// IR values live in host registers (a linear-scan allocation over the
+// block, spilling to a 16-byte slot per value in the context when the
+// registers run out); 128-bit values live in their slots. Guest registers
+// and flags written by the block stay in host registers until a point where
+// the guest state must be exact: an exit, the interpreter, or the way out
+// of a faulting access (each fault check leaves through code that writes
+// the state as it was at the start of the faulting instruction). Flag
+// values only written to the state are computed on those ways out only.
+// A block whose exit jumps back to its own start keeps the guest registers
+// it reads in host registers from one iteration to the next.
+//
+// Guest memory is reached through helper calls that check the case's
+// regions and permissions.
 #pragma once
 
 #include <xbyak/xbyak.h>
 
 #include <cstdint>
-#include <functional>
-#include <memory>
-#include <utility>
-#include <vector>
 
 #include "engines/emulator/cpu.h"
 #include "engines/translator/ir/ir.h"
@@ -48,23 +55,8 @@ struct JitContext {
   alignas(16) uint8_t slots[kMaxValues * 16];
 };
 
-// Per-block emission state.
-struct EmitContext {
-  Xbyak::CodeGenerator& gen;
-  const ir::Block& block;
-  const void* epilogue;
-  size_t index = 0;           // the instruction being emitted
-  uint64_t insn_rip = 0;      // guest address of the current instruction
-  bool insn_lifted = false;   // whether the current instruction is lifted
-  uint32_t lifted_after = 0;  // lifted instructions after the current one
-  // The IR value rax holds at this point of the straight-line code (so that
-  // a value computed by one op and used by the next is not reloaded), and
-  // whether the current op left its result in rax.
-  ir::Value in_rax = ir::kNoValue;
-  bool result_in_rax = false;
-  // Out-of-line exits, emitted after the block body: a label and its code.
-  std::vector<std::pair<std::unique_ptr<Xbyak::Label>, std::function<void()>>>* stubs = nullptr;
-};
+// Per-block emission state (backend.cc).
+struct EmitContext;
 
 // Helpers called from generated code (defined in translator.cc). They never
 // throw: a fault sets JitContext::faulted and the outcome in the owner.

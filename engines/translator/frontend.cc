@@ -756,9 +756,8 @@ bool Canonical(uint64_t a) {
 
 }  // namespace
 
-bool FetchDecode(emu::Memory& mem, uint64_t rip, DecodedInsn* d, Outcome* fault) {
-  // #PF error-code bits of an instruction fetch at CPL3.
-  constexpr uint64_t kPfPresent = 1, kPfUser = 4, kPfFetch = 16;
+bool FetchDecode(emu::Memory& mem, uint64_t rip, emu::Vendor vendor, DecodedInsn* d,
+                 Outcome* fault) {
   if (!Canonical(rip)) {
     *fault = Outcome::FaultWithCode(kVecGP, 0);
     return false;
@@ -771,7 +770,8 @@ bool FetchDecode(emu::Memory& mem, uint64_t rip, DecodedInsn* d, Outcome* fault)
     buf[n] = r->bytes[rip + n - r->addr];
     ++n;
   }
-  switch (Decode(buf, n, d)) {
+  // AMD honours an operand-size prefix on near branches (as the emulator).
+  switch (Decode(buf, n, d, vendor == emu::Vendor::kAmd)) {
     case DecodeStatus::kOk:
       return true;
     case DecodeStatus::kInvalid:
@@ -780,12 +780,17 @@ bool FetchDecode(emu::Memory& mem, uint64_t rip, DecodedInsn* d, Outcome* fault)
     case DecodeStatus::kTooLong:
       *fault = Outcome::FaultWithCode(kVecGP, 0);
       return false;
-    case DecodeStatus::kNeedMore: {
-      uint64_t a = rip + n;
-      emu::Memory::Region* r = mem.Find(a);
-      *fault = Outcome::PageFault(kPfUser | kPfFetch | (r != nullptr ? kPfPresent : 0), a);
+    case DecodeStatus::kNeedMore:
+      // The emulator's memory check gives the fetch fault (its error code
+      // and address) for the first byte that cannot be fetched.
+      try {
+        mem.Check(rip + n, 1, emu::Access::kFetch, false);
+      } catch (const emu::GuestFault& f) {
+        *fault = emu::FaultOutcome(f);
+        return false;
+      }
+      *fault = Outcome::Fault(kVecUD);  // not reached: that byte cannot be fetched
       return false;
-    }
     case DecodeStatus::kUnknown:
       *fault = Outcome::Unsupported("AVX/AVX-512 instructions are not modelled");
       return false;
@@ -804,7 +809,11 @@ bool IsLifted(const DecodedInsn& d) {
 
 bool LiftBlock(emu::Memory& mem, uint64_t addr, uint32_t max_insns, emu::Vendor vendor,
                GuestBlock* out, Outcome* fault) {
-  out->ir = ir::Block{};
+  // Cleared, not replaced: the buffers keep their capacity from block to
+  // block.
+  out->ir.insts.clear();
+  out->ir.guest_insns = 0;
+  out->ir.lifted_insns = 0;
   out->ir.guest_addr = addr;
   out->decoded.clear();
   uint64_t rip = addr;
@@ -812,7 +821,7 @@ bool LiftBlock(emu::Memory& mem, uint64_t addr, uint32_t max_insns, emu::Vendor 
   for (;;) {
     DecodedInsn d;
     Outcome f;
-    if (!FetchDecode(mem, rip, &d, &f)) {
+    if (!FetchDecode(mem, rip, vendor, &d, &f)) {
       if (b.guest_insns == 0) {
         *fault = f;
         return false;
@@ -829,10 +838,13 @@ bool LiftBlock(emu::Memory& mem, uint64_t addr, uint32_t max_insns, emu::Vendor 
     bool ends;
     // A relative branch to a non-canonical address faults at the branch
     // (#GP(0)): the interpreter raises it there.
-    bool lift =
-        IsLifted(d) && !(d.form().Has(isa::BRANCH) && d.form().operands[0] != isa::NA &&
-                         (d.form().operands[0] == isa::Jb || d.form().operands[0] == isa::Jz) &&
-                         !Canonical(next + d.imm));
+    // Branches with a 16-bit operand size (an operand-size prefix on AMD)
+    // truncate the target and push or pop 2 bytes: interpreted.
+    bool lift = IsLifted(d) &&
+                !(d.form().Has(isa::BRANCH) && d.form().operands[0] != isa::NA &&
+                  (d.form().operands[0] == isa::Jb || d.form().operands[0] == isa::Jz) &&
+                  !Canonical(next + d.imm)) &&
+                !(d.form().Has(isa::BRANCH) && d.opsize != 8);
     if (lift) {
       ++b.lifted_insns;
       ends = Lifter(b, dd, rip, vendor).Lift(li);

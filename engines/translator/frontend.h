@@ -29,7 +29,8 @@ struct GuestBlock {
 // of `mem` with the emulator's fetch faults (#PF on fetch, #UD, #GP for a
 // non-canonical rip or more than 15 bytes). Returns false and sets `*fault`
 // when it cannot run; `*fault` may also be an unsupported outcome (AVX).
-bool FetchDecode(emu::Memory& mem, uint64_t rip, DecodedInsn* d, Outcome* fault);
+bool FetchDecode(emu::Memory& mem, uint64_t rip, emu::Vendor vendor, DecodedInsn* d,
+                 Outcome* fault);
 
 // True when the frontend lifts `id` into IR (rather than interpreting it).
 bool IsLifted(const DecodedInsn& d);

@@ -1,5 +1,8 @@
 #include "engines/translator/passes.h"
 
+#include <algorithm>
+#include <cstdint>
+#include <iterator>
 #include <vector>
 
 namespace cpudiff::jit {
@@ -12,13 +15,23 @@ using ir::Value;
 uint64_t Mask(uint64_t size) { return size >= 8 ? ~0ull : (1ull << (size * 8)) - 1; }
 uint64_t Msb(uint64_t v, uint64_t size) { return (v >> (size * 8 - 1)) & 1; }
 
-// Rewrites every argument through `repl`.
-void Remap(ir::Block& b, const std::vector<Value>& repl) {
-  for (Inst& in : b.insts) {
+// Keeps the instructions whose `keep` is set, in order, and renumbers the
+// arguments (in place: translating a block does not allocate once the
+// buffers have grown).
+void Compact(ir::Block& b, const std::vector<uint8_t>& keep) {
+  static thread_local std::vector<Value> repl;
+  repl.assign(b.insts.size(), ir::kNoValue);
+  size_t out = 0;
+  for (size_t i = 0; i < b.insts.size(); ++i) {
+    if (!keep[i]) continue;
+    repl[i] = static_cast<Value>(out);
+    Inst in = b.insts[i];
     for (Value& a : in.args) {
       if (a != ir::kNoValue) a = repl[a];
     }
+    b.insts[out++] = in;
   }
+  b.insts.resize(out);
 }
 
 bool IsConst(const ir::Block& b, Value v) {
@@ -29,9 +42,11 @@ bool IsConst(const ir::Block& b, Value v) {
 }  // namespace
 
 void ForwardState(ir::Block& b) {
-  std::vector<Value> repl(b.insts.size());
+  static thread_local std::vector<Value> repl;
+  repl.resize(b.insts.size());
   // Key: kind * 64 + number (0: GPR, 1: flag, 2: XMM).
-  std::vector<Value> known(192, ir::kNoValue);
+  Value known[192];
+  std::fill(std::begin(known), std::end(known), ir::kNoValue);
   for (size_t i = 0; i < b.insts.size(); ++i) {
     repl[i] = static_cast<Value>(i);
     Inst& in = b.insts[i];
@@ -62,7 +77,7 @@ void ForwardState(ir::Block& b) {
         known[128 + static_cast<uint32_t>(in.imm)] = in.args[0];
         break;
       case Op::Interpret:
-        known.assign(192, ir::kNoValue);
+        std::fill(std::begin(known), std::end(known), ir::kNoValue);
         break;
       default:
         break;
@@ -192,12 +207,13 @@ void FoldConstants(ir::Block& b) {
 void EliminateDeadStateWrites(ir::Block& b) {
   // Walking backwards: `overwritten` holds the state written later with no
   // read or barrier in between.
-  std::vector<bool> overwritten(192, false);
-  std::vector<bool> dead(b.insts.size(), false);
+  bool overwritten[192] = {};
+  static thread_local std::vector<uint8_t> keep;
+  keep.assign(b.insts.size(), 1);
   for (size_t k = b.insts.size(); k-- > 0;) {
     const Inst& in = b.insts[k];
     if (ir::IsBarrier(in.op)) {
-      overwritten.assign(192, false);
+      std::fill(std::begin(overwritten), std::end(overwritten), false);
       continue;
     }
     uint32_t kind;
@@ -207,7 +223,7 @@ void EliminateDeadStateWrites(ir::Block& b) {
       case Op::SetXmm: {
         kind = in.op == Op::SetReg ? 0 : in.op == Op::SetFlag ? 1 : 2;
         uint32_t key = kind * 64 + static_cast<uint32_t>(in.imm);
-        if (overwritten[key]) dead[k] = true;
+        if (overwritten[key]) keep[k] = 0;
         overwritten[key] = true;
         break;
       }
@@ -222,40 +238,22 @@ void EliminateDeadStateWrites(ir::Block& b) {
         break;
     }
   }
-  // A dead write becomes a dead value (InsnStart keeps the slot cheap: it
-  // is dropped by dead-code elimination only when marked).
-  std::vector<Inst> kept;
-  std::vector<Value> repl(b.insts.size(), ir::kNoValue);
-  for (size_t i = 0; i < b.insts.size(); ++i) {
-    if (dead[i]) continue;
-    repl[i] = static_cast<Value>(kept.size());
-    kept.push_back(b.insts[i]);
-  }
-  b.insts = std::move(kept);
-  Remap(b, repl);
+  Compact(b, keep);
 }
 
 void EliminateDeadCode(ir::Block& b) {
-  std::vector<uint32_t> uses(b.insts.size(), 0);
-  std::vector<bool> live(b.insts.size(), false);
+  static thread_local std::vector<uint8_t> live;
+  live.assign(b.insts.size(), 0);
   for (size_t k = b.insts.size(); k-- > 0;) {
     const Inst& in = b.insts[k];
-    if (ir::HasSideEffect(in.op) || uses[k] > 0) {
-      live[k] = true;
+    if (ir::HasSideEffect(in.op) || live[k]) {
+      live[k] = 1;
       for (Value a : in.args) {
-        if (a != ir::kNoValue) ++uses[a];
+        if (a != ir::kNoValue) live[a] = 1;
       }
     }
   }
-  std::vector<Inst> kept;
-  std::vector<Value> repl(b.insts.size(), ir::kNoValue);
-  for (size_t i = 0; i < b.insts.size(); ++i) {
-    if (!live[i]) continue;
-    repl[i] = static_cast<Value>(kept.size());
-    kept.push_back(b.insts[i]);
-  }
-  b.insts = std::move(kept);
-  Remap(b, repl);
+  Compact(b, live);
 }
 
 void Optimize(ir::Block& b) {

@@ -137,35 +137,48 @@ Translator::~Translator() {
 
 void Translator::Flush() {
   cache_.clear();
+  blocks_used_ = 0;
   gen_->reset();
   ctx_->chain_site = 0;  // it pointed into the old code
   ++stats_.flushes;
 }
 
 void Translator::BeginCase(emu::Cpu& cpu) {
-  std::vector<std::vector<uint8_t>> code;
+  // The executable regions (address and bytes) compared in place with the
+  // last case's, so that a case with the same code costs no copy.
+  bool same = !code_dirty_;
+  size_t k = 0;
   for (const emu::Memory::Region& r : cpu.mem.regions()) {
-    if (r.perm & kPermX) code.push_back(r.bytes);
+    if (!same) break;
+    if (!(r.perm & kPermX)) continue;
+    same = k < last_code_.size() && last_code_addr_[k] == r.addr && last_code_[k] == r.bytes;
+    ++k;
   }
-  // Region addresses are part of the key too: keep them with the bytes.
-  std::vector<uint8_t> addrs;
+  if (same && k == last_code_.size()) return;
+  Flush();
+  k = 0;
   for (const emu::Memory::Region& r : cpu.mem.regions()) {
     if (!(r.perm & kPermX)) continue;
-    const auto* a = reinterpret_cast<const uint8_t*>(&r.addr);
-    addrs.insert(addrs.end(), a, a + 8);
+    if (k == last_code_.size()) {
+      last_code_.emplace_back();
+      last_code_addr_.push_back(0);
+    }
+    last_code_[k].assign(r.bytes.begin(), r.bytes.end());
+    last_code_addr_[k] = r.addr;
+    ++k;
   }
-  code.push_back(std::move(addrs));
-  if (code_dirty_ || code != last_code_) {
-    Flush();
-    last_code_ = std::move(code);
-    code_dirty_ = false;
-  }
+  last_code_.resize(k);
+  last_code_addr_.resize(k);
+  code_dirty_ = false;
 }
 
 const uint8_t* Translator::Lookup(uint64_t rip, Outcome* fault) {
   auto it = cache_.find(rip);
   if (it != cache_.end()) return it->second->code;
-  auto cb = std::make_unique<CachedBlock>();
+  if (gen_->getSize() + kBlockRoom > kCodeBytes) Flush();
+  // Blocks are reused after a flush (their buffers keep their capacity).
+  if (blocks_used_ == blocks_.size()) blocks_.push_back(std::make_unique<CachedBlock>());
+  CachedBlock* cb = blocks_[blocks_used_].get();
   uint32_t max_insns = options_.max_block_insns;
   for (;;) {
     if (!LiftBlock(cpu_->mem, rip, max_insns, cpu_->vendor, &cb->guest, fault)) return nullptr;
@@ -173,12 +186,11 @@ const uint8_t* Translator::Lookup(uint64_t rip, Outcome* fault) {
     if (cb->guest.ir.insts.size() <= kMaxValues || max_insns == 1) break;
     max_insns /= 2;
   }
-  if (gen_->getSize() + kBlockRoom > kCodeBytes) Flush();
+  ++blocks_used_;
   cb->code = EmitBlock(*gen_, cb->guest.ir, epilogue_);
   ++stats_.blocks_translated;
-  const uint8_t* code = cb->code;
-  cache_[rip] = std::move(cb);
-  return code;
+  cache_[rip] = cb;
+  return cb->code;
 }
 
 Outcome Translator::Run(emu::Cpu& cpu, uint64_t max_blocks) {

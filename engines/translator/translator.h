@@ -73,13 +73,17 @@ class Translator {
   std::unique_ptr<Xbyak::CodeGenerator> gen_;
   const void* enter_ = nullptr;
   const void* epilogue_ = nullptr;
-  std::unordered_map<uint64_t, std::unique_ptr<CachedBlock>> cache_;
+  std::unordered_map<uint64_t, CachedBlock*> cache_;
+  std::vector<std::unique_ptr<CachedBlock>> blocks_;  // the first blocks_used_ are in the cache
+  size_t blocks_used_ = 0;
   std::unique_ptr<JitContext> ctx_;
   emu::Cpu* cpu_ = nullptr;
   Outcome outcome_;
   TranslatorStats stats_;
   bool code_dirty_ = true;
-  std::vector<std::vector<uint8_t>> last_code_;  // executable bytes of the last case
+  // Executable regions of the last case: bytes and addresses.
+  std::vector<std::vector<uint8_t>> last_code_;
+  std::vector<uint64_t> last_code_addr_;
 };
 
 // Lifts (and optionally optimizes) the blocks reachable from the case's
