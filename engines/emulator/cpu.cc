@@ -323,7 +323,7 @@ Cpu::CacheEntry& Cpu::FetchDecode(uint64_t rip) {
   }
   e.rip = rip;
   e.gen = cache_gen_;
-  e.h = ResolveHandler(e.insn);
+  e.h = e.exact = ResolveHandler(e.insn);
   return e;
 }
 
@@ -332,22 +332,35 @@ Outcome Cpu::Run(uint64_t budget) {
   if (!mem.ExecUnchanged()) ++cache_gen_;
   stop = Stop::kNone;
   CacheEntry* const cache = cache_.data();
+  CacheEntry* prev = nullptr;
   try {
     for (uint64_t n = 0; n < budget; ++n) {
       uint64_t rip = s.rip;
       CacheEntry* e = &cache[rip & (kCacheSize - 1)];
       if (e->gen != cache_gen_ || e->rip != rip) [[unlikely]] {
         e = &FetchDecode(rip);
+        // The instruction before, when it always falls through to this
+        // one, can skip the flags this one overwrites. Every later pass
+        // through this code uses the variant (until the cache is
+        // invalidated).
+        if (prev != nullptr && prev != e && prev->gen == cache_gen_ &&
+            prev->rip + prev->insn.length == rip) {
+          if (Handler v = FastHandlerBefore(prev->insn, e->insn)) prev->h = v;
+        }
       }
+      prev = e;
       next_rip = rip + e->insn.length;
       mem.ac_check = (s.rflags & kFlagAC) != 0;
-      e->h(*this, e->insn);
+      // The last instruction of the budget computes every flag: the run
+      // ends after it, so nothing overwrites them.
+      (n + 1 < budget ? e->h : e->exact)(*this, e->insn);
       s.rip = next_rip;
       if (stop != Stop::kNone) [[unlikely]] {
         return stop == Stop::kHalt ? Outcome::Halt() : Outcome::Syscall();
       }
       if (mem.TakeCodeWritten()) [[unlikely]] {
         ++cache_gen_;
+        prev = nullptr;
       }
     }
   } catch (const GuestFault& f) {

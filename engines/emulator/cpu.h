@@ -79,9 +79,9 @@ class Memory {
   void Write(uint64_t addr, const void* in, size_t size, bool stack = false);
   // Bytes written into executable regions since the last call.
   bool TakeCodeWritten() {
-    bool w = code_written_;
+    if (!code_written_) return false;
     code_written_ = false;
-    return w;
+    return true;
   }
   // True when the last Reset left every executable byte as the one before
   // it (same layout, same code, nothing written into executable memory):
@@ -149,6 +149,11 @@ const HandlerTable& Handlers();
 // A specialised handler for `d` (register forms of hot instructions, with
 // the operand size fixed), or null: same semantics as the table's.
 Handler FastHandler(const DecodedInsn& d);
+// A variant of FastHandler(d) that leaves alone the flags that `next`, the
+// instruction that always runs right after `d`, overwrites without reading;
+// null when there is none. Only for forms that can neither branch nor
+// fault, followed by such a form.
+Handler FastHandlerBefore(const DecodedInsn& d, const DecodedInsn& next);
 // The handler for `d`: FastHandler, the table's, or one that raises what a
 // form without semantics raises (#UD, #GP, unsupported).
 Handler ResolveHandler(const DecodedInsn& d);
@@ -171,7 +176,7 @@ class Cpu {
     if (high8) return (s.gpr[r] >> 8) & 0xff;
     return s.gpr[r] & SizeMask(size);
   }
-  void SetReg(int r, int size, uint64_t v, bool high8 = false) {
+  [[gnu::always_inline]] void SetReg(int r, int size, uint64_t v, bool high8 = false) {
     if (high8) {
       s.gpr[r] = (s.gpr[r] & ~0xff00ull) | ((v & 0xff) << 8);
     } else if (size == 8) {
@@ -201,7 +206,9 @@ class Cpu {
   bool Flag(uint64_t f) const { return (s.rflags & f) != 0; }
   void SetFlag(uint64_t f, bool on) { s.rflags = on ? (s.rflags | f) : (s.rflags & ~f); }
   // Replaces the six status flags with `f`.
-  void SetStatus(uint64_t f) { s.rflags = (s.rflags & ~kStatusFlags) | (f & kStatusFlags); }
+  [[gnu::always_inline]] void SetStatus(uint64_t f) {
+    s.rflags = (s.rflags & ~kStatusFlags) | (f & kStatusFlags);
+  }
   bool Cond(int cc) const;
 
   // ---- memory ----
@@ -269,7 +276,8 @@ class Cpu {
   struct CacheEntry {
     uint64_t rip = 0;
     uint32_t gen = 0;
-    Handler h = nullptr;
+    Handler h = nullptr;      // what runs (may skip flags the next one overwrites)
+    Handler exact = nullptr;  // computes every flag (the last instruction of a run)
     DecodedInsn insn;
   };
   CacheEntry& FetchDecode(uint64_t rip);

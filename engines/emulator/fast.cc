@@ -16,67 +16,78 @@ uint64_t R(const Cpu& c, int r) {
   return c.s.gpr[r] & SizeMask(kSize);
 }
 
+// Which of the flags an instruction writes are read before the next write:
+// all of them, none (the next instruction overwrites all six), or only CF
+// (the next one is inc/dec, which keeps CF). See Cpu::Run.
+enum Live { kLiveAll, kLiveNone, kLiveCf };
+
+template <int kLive>
+void SetFlags(Cpu& c, uint64_t f) {
+  if (kLive == kLiveAll) c.SetStatus(f);
+  if (kLive == kLiveCf) c.s.rflags = (c.s.rflags & ~kFlagCF) | (f & kFlagCF);
+}
+
 // op dst=rm, src=reg (Ev,Gv)
-template <int kOp, int kSize>
+template <int kOp, int kSize, int kLive>
 void AluEG(Cpu& c, const DecodedInsn& d) {
   uint64_t f;
   uint64_t r =
       AluCompute(kOp, R<kSize>(c, d.rm), R<kSize>(c, d.reg), c.s.rflags & kFlagCF, kSize, &f);
   if (kOp != kCmp) c.SetReg(d.rm, kSize, r);
-  c.SetStatus(f);
+  SetFlags<kLive>(c, f);
 }
 
 // op dst=reg, src=rm (Gv,Ev)
-template <int kOp, int kSize>
+template <int kOp, int kSize, int kLive>
 void AluGE(Cpu& c, const DecodedInsn& d) {
   uint64_t f;
   uint64_t r =
       AluCompute(kOp, R<kSize>(c, d.reg), R<kSize>(c, d.rm), c.s.rflags & kFlagCF, kSize, &f);
   if (kOp != kCmp) c.SetReg(d.reg, kSize, r);
-  c.SetStatus(f);
+  SetFlags<kLive>(c, f);
 }
 
 // op dst=rm, immediate (Ev,Iz / Ev,Ibs; the immediate is sign-extended)
-template <int kOp, int kSize>
+template <int kOp, int kSize, int kLive>
 void AluEI(Cpu& c, const DecodedInsn& d) {
   uint64_t f;
   uint64_t r =
       AluCompute(kOp, R<kSize>(c, d.rm), d.imm & SizeMask(kSize), c.s.rflags & kFlagCF, kSize, &f);
   if (kOp != kCmp) c.SetReg(d.rm, kSize, r);
-  c.SetStatus(f);
+  SetFlags<kLive>(c, f);
 }
 
 // op rAX, immediate
-template <int kOp, int kSize>
+template <int kOp, int kSize, int kLive>
 void AluAI(Cpu& c, const DecodedInsn& d) {
   uint64_t f;
   uint64_t r =
       AluCompute(kOp, R<kSize>(c, kRax), d.imm & SizeMask(kSize), c.s.rflags & kFlagCF, kSize, &f);
   if (kOp != kCmp) c.SetReg(kRax, kSize, r);
-  c.SetStatus(f);
+  SetFlags<kLive>(c, f);
 }
 
 // test (and without a write; CF, OF and AF cleared as the generic handler)
-template <int kSize>
+template <int kSize, int kLive>
 void TestEG(Cpu& c, const DecodedInsn& d) {
-  c.SetStatus(ZSPFlags(R<kSize>(c, d.rm) & R<kSize>(c, d.reg), kSize));
+  SetFlags<kLive>(c, ZSPFlags(R<kSize>(c, d.rm) & R<kSize>(c, d.reg), kSize));
 }
-template <int kSize>
+template <int kSize, int kLive>
 void TestEI(Cpu& c, const DecodedInsn& d) {
-  c.SetStatus(ZSPFlags(R<kSize>(c, d.rm) & d.imm, kSize));
+  SetFlags<kLive>(c, ZSPFlags(R<kSize>(c, d.rm) & d.imm, kSize));
 }
-template <int kSize>
+template <int kSize, int kLive>
 void TestAI(Cpu& c, const DecodedInsn& d) {
-  c.SetStatus(ZSPFlags(R<kSize>(c, kRax) & d.imm, kSize));
+  SetFlags<kLive>(c, ZSPFlags(R<kSize>(c, kRax) & d.imm, kSize));
 }
 
 // inc/dec: CF kept.
-template <bool kDec, int kSize>
+template <bool kDec, int kSize, int kLive>
 void IncDecR(Cpu& c, const DecodedInsn& d) {
   uint64_t f;
   uint64_t r = AluCompute(kDec ? kSub : kAdd, R<kSize>(c, d.rm), 1, false, kSize, &f);
   c.SetReg(d.rm, kSize, r);
-  c.SetStatus((f & ~kFlagCF) | (c.s.rflags & kFlagCF));
+  SetFlags<kLive>(c, (f & ~kFlagCF) | (c.s.rflags & kFlagCF));
 }
 
 template <int kSize>
@@ -97,98 +108,59 @@ void Jcc64(Cpu& c, const DecodedInsn& d) {
   if (c.Cond(d.cond)) c.Jump(c.next_rip + d.imm);
 }
 
-// Pointers by operand size 2, 4, 8.
-template <template <int> class F>
-Handler BySize(int size) {
+template <int N>
+using Int = std::integral_constant<int, N>;
+
+// Calls f(Int<size>) for operand size 2, 4 or 8.
+template <typename F>
+Handler WithSize(int size, F f) {
   switch (size) {
     case 2:
-      return F<2>::h;
+      return f(Int<2>{});
     case 4:
-      return F<4>::h;
+      return f(Int<4>{});
     case 8:
-      return F<8>::h;
+      return f(Int<8>{});
     default:
       return nullptr;
   }
 }
 
-#define FAST_WRAP(NAME, FN)                 \
-  template <int kSize>                      \
-  struct NAME {                             \
-    static constexpr Handler h = FN<kSize>; \
-  };
-FAST_WRAP(TestEGW, TestEG)
-FAST_WRAP(TestEIW, TestEI)
-FAST_WRAP(TestAIW, TestAI)
-FAST_WRAP(MovEGW, MovEG)
-FAST_WRAP(MovGEW, MovGE)
-FAST_WRAP(MovEIW, MovEI)
-#undef FAST_WRAP
-
-template <bool kDec>
-struct IncDecW {
-  template <int kSize>
-  struct T {
-    static constexpr Handler h = IncDecR<kDec, kSize>;
-  };
-};
-
-template <int kOp>
-struct AluW {
-  template <int kSize>
-  struct EG {
-    static constexpr Handler h = AluEG<kOp, kSize>;
-  };
-  template <int kSize>
-  struct GE {
-    static constexpr Handler h = AluGE<kOp, kSize>;
-  };
-  template <int kSize>
-  struct EI {
-    static constexpr Handler h = AluEI<kOp, kSize>;
-  };
-  template <int kSize>
-  struct AI {
-    static constexpr Handler h = AluAI<kOp, kSize>;
-  };
-};
-
-enum AluForm { kEG, kGE, kEI, kAI };
-
-template <int kOp>
-Handler AluBy(AluForm form, int size) {
-  switch (form) {
-    case kEG:
-      return BySize<AluW<kOp>::template EG>(size);
-    case kGE:
-      return BySize<AluW<kOp>::template GE>(size);
-    case kEI:
-      return BySize<AluW<kOp>::template EI>(size);
+template <typename F>
+Handler WithLive(int live, F f) {
+  switch (live) {
+    case kLiveNone:
+      return f(Int<kLiveNone>{});
+    case kLiveCf:
+      return f(Int<kLiveCf>{});
     default:
-      return BySize<AluW<kOp>::template AI>(size);
+      return f(Int<kLiveAll>{});
   }
 }
 
-Handler AluFast(int op, AluForm form, int size) {
+template <typename F>
+Handler WithOp(int op, F f) {
   switch (op) {
     case kAdd:
-      return AluBy<kAdd>(form, size);
+      return f(Int<kAdd>{});
     case kOr:
-      return AluBy<kOr>(form, size);
+      return f(Int<kOr>{});
     case kAdc:
-      return AluBy<kAdc>(form, size);
+      return f(Int<kAdc>{});
     case kSbb:
-      return AluBy<kSbb>(form, size);
+      return f(Int<kSbb>{});
     case kAnd:
-      return AluBy<kAnd>(form, size);
+      return f(Int<kAnd>{});
     case kSub:
-      return AluBy<kSub>(form, size);
+      return f(Int<kSub>{});
     case kXor:
-      return AluBy<kXor>(form, size);
+      return f(Int<kXor>{});
     default:
-      return AluBy<kCmp>(form, size);
+      return f(Int<kCmp>{});
   }
 }
+
+enum AluForm { kEG, kGE, kEI, kAI };
 
 // The ALU operation and form of an ALU InsnId, or false.
 bool AluIdentity(InsnId id, int* op, AluForm* form) {
@@ -225,38 +197,119 @@ bool AluIdentity(InsnId id, int* op, AluForm* form) {
 #undef ALU_ID
 }
 
-}  // namespace
-
-Handler FastHandler(const DecodedInsn& d) {
+// The fast handler of `d` with flags `live`; null when there is none.
+Handler Pick(const DecodedInsn& d, int live) {
   bool reg = d.has_modrm && d.mod == 3;
-  int size = d.opsize;
   int op;
   AluForm form;
   if (AluIdentity(d.id, &op, &form)) {
     if (form != kAI && !reg) return nullptr;
-    return AluFast(op, form, size);
+    return WithLive(live, [&](auto l) {
+      return WithSize(d.opsize, [&](auto s) {
+        return WithOp(op, [&](auto o) -> Handler {
+          constexpr int kL = decltype(l)::value, kS = decltype(s)::value, kO = decltype(o)::value;
+          switch (form) {
+            case kEG:
+              return AluEG<kO, kS, kL>;
+            case kGE:
+              return AluGE<kO, kS, kL>;
+            case kEI:
+              return AluEI<kO, kS, kL>;
+            default:
+              return AluAI<kO, kS, kL>;
+          }
+        });
+      });
+    });
   }
+  auto with = [&](auto make) {
+    return WithLive(live, [&](auto l) {
+      return WithSize(d.opsize, [&](auto s) { return make(Int<decltype(s)::value>{}, l); });
+    });
+  };
   switch (d.id) {
     case InsnId::TEST_EvGv:
-      return reg ? BySize<TestEGW>(size) : nullptr;
+      if (!reg) return nullptr;
+      return with(
+          [](auto s, auto l) -> Handler { return TestEG<decltype(s)::value, decltype(l)::value>; });
     case InsnId::TEST_EvIz:
     case InsnId::TEST_EvIz_1:
-      return reg ? BySize<TestEIW>(size) : nullptr;
+      if (!reg) return nullptr;
+      return with(
+          [](auto s, auto l) -> Handler { return TestEI<decltype(s)::value, decltype(l)::value>; });
     case InsnId::TEST_RAXIz:
-      return BySize<TestAIW>(size);
+      return with(
+          [](auto s, auto l) -> Handler { return TestAI<decltype(s)::value, decltype(l)::value>; });
     case InsnId::INC_Ev:
-      return reg ? BySize<IncDecW<false>::T>(size) : nullptr;
+      if (!reg) return nullptr;
+      return with([](auto s, auto l) -> Handler {
+        return IncDecR<false, decltype(s)::value, decltype(l)::value>;
+      });
     case InsnId::DEC_Ev:
-      return reg ? BySize<IncDecW<true>::T>(size) : nullptr;
+      if (!reg) return nullptr;
+      return with([](auto s, auto l) -> Handler {
+        return IncDecR<true, decltype(s)::value, decltype(l)::value>;
+      });
+    default:
+      break;
+  }
+  if (live != kLiveAll) return nullptr;
+  switch (d.id) {
     case InsnId::MOV_EvGv:
-      return reg ? BySize<MovEGW>(size) : nullptr;
+      if (!reg) return nullptr;
+      return WithSize(d.opsize, [](auto s) -> Handler { return MovEG<decltype(s)::value>; });
     case InsnId::MOV_GvEv:
-      return reg ? BySize<MovGEW>(size) : nullptr;
+      if (!reg) return nullptr;
+      return WithSize(d.opsize, [](auto s) -> Handler { return MovGE<decltype(s)::value>; });
     case InsnId::MOV_EvIz:
-      return reg ? BySize<MovEIW>(size) : nullptr;
+      if (!reg) return nullptr;
+      return WithSize(d.opsize, [](auto s) -> Handler { return MovEI<decltype(s)::value>; });
     case InsnId::JCC_Jb:
     case InsnId::JCC_Jz:
       return d.opsize == 2 ? nullptr : Jcc64;
+    default:
+      return nullptr;
+  }
+}
+
+// How an instruction treats the status flags, for its predecessor: writes
+// all six without reading any, writes all but CF without reading any, or
+// anything else. Only forms that cannot fault qualify.
+enum FlagUse { kUseOther, kWritesAll, kWritesAllButCf };
+
+FlagUse Use(const DecodedInsn& d) {
+  bool reg = d.has_modrm && d.mod == 3;
+  int op;
+  AluForm form;
+  if (AluIdentity(d.id, &op, &form)) {
+    if (form != kAI && !reg) return kUseOther;
+    return op == kAdc || op == kSbb ? kUseOther : kWritesAll;
+  }
+  switch (d.id) {
+    case InsnId::TEST_EvGv:
+    case InsnId::TEST_EvIz:
+    case InsnId::TEST_EvIz_1:
+      return reg ? kWritesAll : kUseOther;
+    case InsnId::TEST_RAXIz:
+      return kWritesAll;
+    case InsnId::INC_Ev:
+    case InsnId::DEC_Ev:
+      return reg ? kWritesAllButCf : kUseOther;
+    default:
+      return kUseOther;
+  }
+}
+
+}  // namespace
+
+Handler FastHandler(const DecodedInsn& d) { return Pick(d, kLiveAll); }
+
+Handler FastHandlerBefore(const DecodedInsn& d, const DecodedInsn& next) {
+  switch (Use(next)) {
+    case kWritesAll:
+      return Pick(d, kLiveNone);
+    case kWritesAllButCf:
+      return Pick(d, kLiveCf);
     default:
       return nullptr;
   }

@@ -115,7 +115,7 @@ inline uint64_t OpRead(Cpu& c, const DecodedInsn& d, isa::Opnd o, int size) {
   return c.Read(OpLoc(c, d, o));
 }
 
-inline uint64_t ZSPFlags(uint64_t r, int size) {
+[[gnu::always_inline]] inline uint64_t ZSPFlags(uint64_t r, int size) {
   uint64_t f = 0;
   r &= SizeMask(size);
   if (r == 0) f |= kFlagZF;
@@ -128,7 +128,8 @@ inline uint64_t ZSPFlags(uint64_t r, int size) {
 enum AluOp { kAdd, kOr, kAdc, kSbb, kAnd, kSub, kXor, kCmp };
 
 // Result and the six status flags of a two-operand ALU operation.
-inline uint64_t AluCompute(int op, uint64_t a, uint64_t b, bool cin, int size, uint64_t* flags) {
+[[gnu::always_inline]] inline uint64_t AluCompute(int op, uint64_t a, uint64_t b, bool cin,
+                                                  int size, uint64_t* flags) {
   uint64_t m = SizeMask(size), sb = SignBit(size);
   uint64_t r, f = 0;
   switch (op) {

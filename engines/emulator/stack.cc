@@ -64,17 +64,16 @@ void Enter(Cpu& c, const DecodedInsn& d) {
   unsigned level = static_cast<unsigned>(d.imm2) & 31;
   uint64_t rsp = c.s.gpr[kRsp];
   uint64_t rbp = c.s.gpr[kRbp];
-  // Silicon stores the old rbp before it reads the outer frame pointers: a
-  // fault on those reads leaves that store in memory (native, AMD Zen), so
-  // this is the one partial effect the emulator reproduces on purpose.
+  // Silicon stores the old rbp, then copies the outer frame pointers one at
+  // a time (read, then store): a fault on one of those reads leaves the
+  // stores before it in memory (native, AMD Zen: fuzz cases `enter` with a
+  // nesting level whose outer frames run off the data region). The
+  // emulator reproduces these partial effects on purpose.
   uint64_t frame = rsp - size;
   c.WriteMem(c.Linear(frame, true), rbp, size, true);
-  std::vector<uint64_t> outer;
-  for (unsigned i = 1; i < level; ++i) {
-    outer.push_back(c.ReadMem(c.Linear(rbp - i * size, true), size, true));
-  }
   uint64_t p = frame;
-  for (uint64_t v : outer) {
+  for (unsigned i = 1; i < level; ++i) {
+    uint64_t v = c.ReadMem(c.Linear(rbp - i * size, true), size, true);
     p -= size;
     c.WriteMem(c.Linear(p, true), v, size, true);
   }
