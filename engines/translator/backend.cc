@@ -427,14 +427,27 @@ void Leave(EmitContext& ec, uint32_t code, bool set_rip, uint64_t rip, uint32_t 
   ec.gen.jmp(ec.epilogue, Xbyak::CodeGenerator::T_NEAR);
 }
 
+// A forward jcc rel32 whose target is set by Land (the common short
+// forward jumps of a block without Xbyak labels, which cost a hash table
+// entry each). `cc`: the second opcode byte (0x84 jz, 0x82 jc).
+size_t JccForward(EmitContext& ec, uint8_t cc) {
+  ec.gen.db(0x0f);
+  ec.gen.db(cc);
+  size_t at = ec.gen.getSize();
+  ec.gen.dd(0);
+  return at;
+}
+void Land(EmitContext& ec, size_t at) {
+  ec.gen.rewrite(at, static_cast<uint32_t>(ec.gen.getSize() - (at + 4)), 4);
+}
+
 // After a helper call: when it faulted, leave with the state exactly at the
 // start of the current instruction.
 void CheckFault(EmitContext& ec) {
-  Xbyak::Label ok;
   ec.gen.cmp(byte[rbx + offsetof(JitContext, faulted)], 0);
-  ec.gen.jz(ok, Xbyak::CodeGenerator::T_NEAR);
+  size_t ok = JccForward(ec, 0x84);  // jz
   Leave(ec, kExitStop, true, ec.insn_rip, ec.lifted_after + (ec.insn_lifted ? 1 : 0));
-  ec.gen.L(ok);
+  Land(ec, ok);
 }
 
 // Pushes the caller-saved pool registers that hold values (keeping the
@@ -468,12 +481,11 @@ void CallHelper(EmitContext& ec, const void* fn) {
 // target's code once it is translated (block chaining), then the way out.
 void ChainExit(EmitContext& ec, uint64_t target) {
   Xbyak::CodeGenerator& g = ec.gen;
-  Xbyak::Label site;
-  g.L(site);
+  const uint8_t* site = g.getCurr();  // the buffer does not move
   g.db(0xe9);
   g.dd(0);
   StoreImm64(ec, qword[r12 + kRipOff], target);
-  g.lea(rax, ptr[rip + site]);
+  g.mov(rax, reinterpret_cast<uint64_t>(site));
   g.mov(qword[rbx + offsetof(JitContext, chain_site)], rax);
   g.mov(eax, kExitLookup);
   g.jmp(ec.epilogue, Xbyak::CodeGenerator::T_NEAR);
@@ -1163,8 +1175,8 @@ void Analyze(const ir::Block& b, const bool* loop_regs, Scratchpad& sp) {
   // exit, and at GetReg/GetFlag of written state (unoptimized IR).
   Value cur_reg[kGuestRegs];
   Value cur_flag[kGuestFlags];
+  uint64_t flags_set = 0;  // the entries of cur_flag that hold a value
   std::fill(std::begin(cur_reg), std::end(cur_reg), ir::kNoValue);
-  std::fill(std::begin(cur_flag), std::end(cur_flag), ir::kNoValue);
   auto use = [&](Value v, size_t i) {
     if (v != ir::kNoValue) sp.need[v] = std::max(sp.need[v], static_cast<int32_t>(i));
   };
@@ -1176,24 +1188,25 @@ void Analyze(const ir::Block& b, const bool* loop_regs, Scratchpad& sp) {
         break;
       case Op::SetFlag:
         cur_flag[in.imm] = in.args[0];
+        flags_set |= 1ull << in.imm;
         break;
       case Op::GetReg:
         use(cur_reg[in.imm], i);
         break;
       case Op::GetFlag:
-        use(cur_flag[in.imm], i);
+        if (flags_set & (1ull << in.imm)) use(cur_flag[in.imm], i);
         break;
       default:
         if (ir::IsBarrier(in.op)) {
           for (Value v : cur_reg) use(v, i);
-          for (Value v : cur_flag) use(v, i);
+          for (uint64_t m = flags_set; m != 0; m &= m - 1) use(cur_flag[__builtin_ctzll(m)], i);
           // Written back there (a loop register's value is still read by
           // the back edge).
           if (in.op != Op::CheckCodeWrite && !ir::IsTerminator(in.op)) {
             for (int r = 0; r < kGuestRegs; ++r) {
               if (!loop_regs[r]) cur_reg[r] = ir::kNoValue;
             }
-            std::fill(std::begin(cur_flag), std::end(cur_flag), ir::kNoValue);
+            flags_set = 0;
           }
         }
         break;
@@ -1301,9 +1314,8 @@ const uint8_t* EmitBlock(Xbyak::CodeGenerator& gen, const ir::Block& block, cons
   const uint8_t* entry = gen.getCurr();
   // Prologue: the block budget, then count the lifted instructions as run
   // (ways out that leave early take back what did not run).
-  Xbyak::Label out_of_budget;
   gen.sub(r13, 1);
-  gen.jc(out_of_budget, Xbyak::CodeGenerator::T_NEAR);
+  size_t out_of_budget = JccForward(ec, 0x82);  // jc
   if (block.lifted_insns != 0) gen.add(r14, block.lifted_insns);
   if (ec.self_loop) {
     // The registers the loop reads, in pinned host registers; from the
@@ -1346,7 +1358,7 @@ const uint8_t* EmitBlock(Xbyak::CodeGenerator& gen, const ir::Block& block, cons
       }
     }
   }
-  gen.L(out_of_budget);
+  Land(ec, out_of_budget);
   gen.add(r13, 1);
   StoreImm64(ec, qword[r12 + kRipOff], block.guest_addr);
   gen.mov(eax, kExitBudget);

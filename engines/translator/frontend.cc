@@ -1,7 +1,9 @@
 #include "engines/translator/frontend.h"
 
+#include <algorithm>
 #include <array>
 #include <cctype>
+#include <cstring>
 #include <string>
 
 #include "engines/emulator/operands.h"
@@ -767,8 +769,12 @@ bool FetchDecode(emu::Memory& mem, uint64_t rip, emu::Vendor vendor, DecodedInsn
   while (n < sizeof buf) {
     emu::Memory::Region* r = mem.Find(rip + n);
     if (r == nullptr || !(r->perm & kPermX)) break;
-    buf[n] = r->bytes[rip + n - r->addr];
-    ++n;
+    // As many bytes as this region holds at once (a region lookup per
+    // region, not per byte).
+    uint64_t off = rip + n - r->addr;
+    size_t take = std::min<uint64_t>(sizeof buf - n, r->bytes.size() - off);
+    std::memcpy(buf + n, r->bytes.data() + off, take);
+    n += take;
   }
   // AMD honours an operand-size prefix on near branches (as the emulator).
   switch (Decode(buf, n, d, vendor == emu::Vendor::kAmd)) {
