@@ -595,6 +595,15 @@ void Kernel(EmitContext& ec, const ir::Inst& in) {
     case Op::Mul:
       g.imul(rax, rcx);
       break;
+    case Op::MulHiU:
+    case Op::MulHiS:
+      if (in.op == Op::MulHiU) {
+        g.mul(rcx);  // rdx:rax = rax * rcx
+      } else {
+        g.imul(rcx);
+      }
+      g.mov(rax, rdx);
+      break;
     case Op::Not:
       g.not_(rax);
       break;
@@ -847,6 +856,8 @@ void EmitShl(EmitContext& ec, const ir::Inst& in) { Shift(ec, in, &Xbyak::CodeGe
 void EmitShr(EmitContext& ec, const ir::Inst& in) { Shift(ec, in, &Xbyak::CodeGenerator::shr); }
 void EmitSar(EmitContext& ec, const ir::Inst& in) { Shift(ec, in, &Xbyak::CodeGenerator::sar); }
 void EmitMul(EmitContext& ec, const ir::Inst& in) { Pure(ec, in); }
+void EmitMulHiU(EmitContext& ec, const ir::Inst& in) { Pure(ec, in); }
+void EmitMulHiS(EmitContext& ec, const ir::Inst& in) { Pure(ec, in); }
 void EmitNot(EmitContext& ec, const ir::Inst& in) { Pure(ec, in); }
 void EmitByteSwap(EmitContext& ec, const ir::Inst& in) { Pure(ec, in); }
 void EmitZeroExt(EmitContext& ec, const ir::Inst& in) { Pure(ec, in); }

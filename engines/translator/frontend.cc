@@ -47,6 +47,12 @@ enum class Kind : uint8_t {
   kSseLoad,    // movaps/movups/movdqa/movdqu... xmm, xmm/m128
   kSseStore,   // the same, xmm/m128, xmm
   kSseBinary,  // xmm op= xmm/m128: alu = ir::Op, lane = lane size
+  kCld,
+  kStd,
+  kLahf,
+  kSahf,
+  kXchg,
+  kMulOne,  // mul/imul r/m (rdx:rax = rax * r/m): alu = 1 when signed
 };
 
 enum AluOp : uint8_t { kAdd, kOr, kAdc, kSbb, kAnd, kSub, kXor, kCmp };
@@ -157,6 +163,15 @@ const std::array<LiftInfo, kNumInsnIds>& LiftTable() {
     set(InsnId::CLC, Kind::kClc);
     set(InsnId::STC, Kind::kStc);
     set(InsnId::CMC, Kind::kCmc);
+    set(InsnId::CLD, Kind::kCld);
+    set(InsnId::STD, Kind::kStd);
+    set(InsnId::LAHF, Kind::kLahf);
+    set(InsnId::SAHF, Kind::kSahf);
+    set(InsnId::XCHG_ZvRAX, Kind::kXchg);
+    set(InsnId::XCHG_EvGv, Kind::kXchg);
+    set(InsnId::XCHG_EbGb, Kind::kXchg);
+    set(InsnId::MUL_Ev, Kind::kMulOne, 0);
+    set(InsnId::IMUL_Ev, Kind::kMulOne, 1);
     for (InsnId id : {InsnId::MOVDQA_VW, InsnId::MOVDQU_VW, InsnId::MOVAPS_VW, InsnId::MOVUPS_VW,
                       InsnId::MOVAPD_VW, InsnId::MOVUPD_VW}) {
       set(id, Kind::kSseLoad);
@@ -402,6 +417,7 @@ class Lifter {
   }
 
   void Alu(int op);
+  void MulOne(bool is_signed);
   void Push();
   void Shift(int op);
   void Imul();
@@ -428,6 +444,27 @@ void Lifter::Shift(int op) {
     if (!dst.mem && size == 4) Write(dst, a);
     return;
   }
+  // Intel computes OF for every non-zero count with the count-1 rule on the
+  // original operand (engines/emulator/shift.cc); AMD Zen from the result.
+  Value cf_in = (op == kRcr && !amd_) ? GetFlag(kFlagCF) : ir::kNoValue;
+  auto intel_of = [&]() {
+    Value msb = E(Op::TestBit, a, ir::kNoValue, ir::kNoValue, bits - 1);
+    switch (op) {
+      case kRol:
+      case kRcl:
+      case kShl:
+      case kSal:
+        return E(Op::BoolXor, msb, E(Op::TestBit, a, ir::kNoValue, ir::kNoValue, bits - 2));
+      case kRor:
+        return E(Op::BoolXor, msb, E(Op::TestBit, a, ir::kNoValue, ir::kNoValue, 0));
+      case kRcr:
+        return E(Op::BoolXor, msb, cf_in);
+      case kShr:
+        return msb;
+      default:
+        return C1(false);
+    }
+  };
   Value r, cf, of;
   switch (op) {
     case kRol:
@@ -448,6 +485,7 @@ void Lifter::Shift(int op) {
         cf = E(Op::TestBit, r, ir::kNoValue, ir::kNoValue, bits - 1);
         of = E(Op::BoolXor, cf, E(Op::TestBit, r, ir::kNoValue, ir::kNoValue, bits - 2));
       }
+      if (!amd_) of = intel_of();
       Write(dst, r);
       SetFlag(kFlagCF, cf);
       SetFlag(kFlagOF, of);
@@ -472,6 +510,7 @@ void Lifter::Shift(int op) {
         of = E(Op::BoolXor, E(Op::TestBit, r, ir::kNoValue, ir::kNoValue, bits - 1),
                E(Op::TestBit, r, ir::kNoValue, ir::kNoValue, bits - 2));
       }
+      if (!amd_) of = intel_of();
       Write(dst, r);
       SetFlag(kFlagCF, cf);
       SetFlag(kFlagOF, of);
@@ -503,6 +542,7 @@ void Lifter::Shift(int op) {
       break;
     }
   }
+  if (!amd_) of = intel_of();
   Write(dst, r);
   SetFlag(kFlagCF, cf);
   SetFlag(kFlagOF, of);
@@ -527,6 +567,43 @@ void Lifter::Imul() {
   if (!amd_) {
     SetFlag(kFlagSF, E(Op::SignOf, r, ir::kNoValue, ir::kNoValue, size));
     SetFlag(kFlagPF, E(Op::ParityOf, r));
+    SetFlag(kFlagZF, C1(false));
+    SetFlag(kFlagAF, C1(false));
+  }
+}
+
+// mul/imul r/m16/32/64: rdx:rax = rax * r/m. CF = OF = the high half is
+// not the extension of the low half. SF, ZF, AF and PF are undefined: AMD
+// Zen keeps them, Intel sets SF and PF from the low half and clears ZF and
+// AF (engines/emulator/arith.cc).
+void Lifter::MulOne(bool is_signed) {
+  int size = d_.opsize;
+  Value b = Read(ELoc(size));
+  Value a = GetGpr(kRax, size);
+  Value lo, hi, ovf;
+  if (size == 8) {
+    lo = E(Op::Mul, a, b);
+    hi = E(is_signed ? Op::MulHiS : Op::MulHiU, a, b);
+    Value ext = is_signed ? E(Op::Sar, lo, C(63)) : C(0);
+    ovf = E(Op::BoolNot, E(Op::IsZero, E(Op::Xor, hi, ext), ir::kNoValue, ir::kNoValue, 8));
+  } else {
+    // The product of 16- or 32-bit operands fits in 64 bits.
+    Value p = is_signed ? E(Op::Mul, E(Op::SignExt, a, ir::kNoValue, ir::kNoValue, size),
+                            E(Op::SignExt, b, ir::kNoValue, ir::kNoValue, size))
+                        : E(Op::Mul, a, b);
+    lo = E(Op::ZeroExt, p, ir::kNoValue, ir::kNoValue, size);
+    hi = E(Op::ZeroExt, E(Op::Shr, p, C(size * 8)), ir::kNoValue, ir::kNoValue, size);
+    Value ext = is_signed ? E(Op::SignExt, lo, ir::kNoValue, ir::kNoValue, size) : lo;
+    ovf = E(Op::BoolNot, E(Op::IsZero, E(Op::Xor, p, ext), ir::kNoValue, ir::kNoValue, 8));
+  }
+  SetGpr(kRax, size, lo);
+  SetGpr(kRdx, size, hi);
+  SetFlag(kFlagCF, ovf);
+  SetFlag(kFlagOF, ovf);
+  if (!amd_) {
+    Value low = E(Op::ZeroExt, lo, ir::kNoValue, ir::kNoValue, size);
+    SetFlag(kFlagSF, E(Op::SignOf, low, ir::kNoValue, ir::kNoValue, size));
+    SetFlag(kFlagPF, E(Op::ParityOf, low));
     SetFlag(kFlagZF, C1(false));
     SetFlag(kFlagAF, C1(false));
   }
@@ -742,6 +819,46 @@ bool Lifter::Lift(const LiftInfo& li) {
       break;
     case Kind::kCmc:
       SetFlag(kFlagCF, E(Op::BoolNot, GetFlag(kFlagCF)));
+      break;
+    case Kind::kCld:
+    case Kind::kStd:
+      SetFlag(kFlagDF, C1(li.kind == Kind::kStd));
+      break;
+    case Kind::kLahf: {
+      // AH = SF:ZF:0:AF:0:PF:1:CF.
+      Value ah = C(2);
+      for (uint64_t flag : {kFlagSF, kFlagZF, kFlagAF, kFlagPF, kFlagCF}) {
+        ah = E(Op::Or, ah, E(Op::Shl, E(Op::BoolToU64, GetFlag(flag)), C(__builtin_ctzll(flag))));
+      }
+      SetGpr(kRax, 1, ah, true);
+      break;
+    }
+    case Kind::kSahf: {
+      Value ah = GetGpr(kRax, 1, true);
+      for (uint64_t flag : {kFlagSF, kFlagZF, kFlagAF, kFlagPF, kFlagCF}) {
+        SetFlag(flag, E(Op::TestBit, ah, ir::kNoValue, ir::kNoValue, __builtin_ctzll(flag)));
+      }
+      break;
+    }
+    case Kind::kXchg: {
+      // 90 (and 66 90) is nop, not xchg eax, eax (which would clear the
+      // upper half of rax).
+      if (d_.id == InsnId::XCHG_ZvRAX && d_.opreg == kRax) break;
+      Loc a = OpLoc(f.operands[0]);
+      Loc b = OpLoc(f.operands[1]);
+      Value va = Read(a, true);
+      Value vb = Read(b, true);
+      if (a.mem) {  // the store first: a fault leaves the register alone
+        Write(a, vb);
+        Write(b, va);
+      } else {
+        Write(b, va);
+        Write(a, vb);
+      }
+      break;
+    }
+    case Kind::kMulOne:
+      MulOne(li.alu != 0);
       break;
     default:
       break;
