@@ -52,7 +52,8 @@ enum class Kind : uint8_t {
   kLahf,
   kSahf,
   kXchg,
-  kMulOne,  // mul/imul r/m (rdx:rax = rax * r/m): alu = 1 when signed
+  kMulOne,   // mul/imul r/m (rdx:rax = rax * r/m): alu = 1 when signed
+  kShiftCl,  // rol/ror/shl/shr/sal/sar r, cl (register destinations)
 };
 
 enum AluOp : uint8_t { kAdd, kOr, kAdc, kSbb, kAnd, kSub, kXor, kCmp };
@@ -132,6 +133,9 @@ const std::array<LiftInfo, kNumInsnIds>& LiftTable() {
       for (int i = 0; i < 8; ++i) {
         if (m == kShiftNames[i] && (f.operands[1] == Ib || f.operands[1] == ONE)) {
           li = {Kind::kShift, static_cast<uint8_t>(i)};
+        }
+        if (m == kShiftNames[i] && f.operands[1] == CL && i != kRcl && i != kRcr) {
+          li = {Kind::kShiftCl, static_cast<uint8_t>(i)};
         }
       }
       if (m == "inc" && plain) li.kind = Kind::kInc;
@@ -420,6 +424,8 @@ class Lifter {
   void MulOne(bool is_signed);
   void Push();
   void Shift(int op);
+  void ShiftCl(int op);
+  Value IntelOf(int op, Value a, int bits, Value cf_in);
   void Imul();
 
   ir::Block& b_;
@@ -447,24 +453,7 @@ void Lifter::Shift(int op) {
   // Intel computes OF for every non-zero count with the count-1 rule on the
   // original operand (engines/emulator/shift.cc); AMD Zen from the result.
   Value cf_in = (op == kRcr && !amd_) ? GetFlag(kFlagCF) : ir::kNoValue;
-  auto intel_of = [&]() {
-    Value msb = E(Op::TestBit, a, ir::kNoValue, ir::kNoValue, bits - 1);
-    switch (op) {
-      case kRol:
-      case kRcl:
-      case kShl:
-      case kSal:
-        return E(Op::BoolXor, msb, E(Op::TestBit, a, ir::kNoValue, ir::kNoValue, bits - 2));
-      case kRor:
-        return E(Op::BoolXor, msb, E(Op::TestBit, a, ir::kNoValue, ir::kNoValue, 0));
-      case kRcr:
-        return E(Op::BoolXor, msb, cf_in);
-      case kShr:
-        return msb;
-      default:
-        return C1(false);
-    }
-  };
+  auto intel_of = [&]() { return IntelOf(op, a, bits, cf_in); };
   Value r, cf, of;
   switch (op) {
     case kRol:
@@ -549,6 +538,109 @@ void Lifter::Shift(int op) {
   // AF is undefined for shifts with a non-zero count: AMD Zen sets it.
   SetFlag(kFlagAF, C1(amd_));
   SetZsp(r, size);
+}
+
+// Intel's OF of a shift or rotate: the count-1 rule on the original
+// operand `a` (cf_in: CF before a rcr).
+Value Lifter::IntelOf(int op, Value a, int bits, Value cf_in) {
+  Value msb = E(Op::TestBit, a, ir::kNoValue, ir::kNoValue, bits - 1);
+  switch (op) {
+    case kRol:
+    case kRcl:
+    case kShl:
+    case kSal:
+      return E(Op::BoolXor, msb, E(Op::TestBit, a, ir::kNoValue, ir::kNoValue, bits - 2));
+    case kRor:
+      return E(Op::BoolXor, msb, E(Op::TestBit, a, ir::kNoValue, ir::kNoValue, 0));
+    case kRcr:
+      return E(Op::BoolXor, msb, cf_in);
+    case kShr:
+      return msb;
+    default:
+      return C1(false);
+  }
+}
+
+// Shifts and rotates of a register by CL, as Shift with the count known
+// only at run time: a zero count (after masking) changes no flag and
+// writes the register back unchanged (a 32-bit one zero-extended), so every
+// result is a Select on the count being zero.
+void Lifter::ShiftCl(int op) {
+  const IsaForm& f = d_.form();
+  int size = emu::OpSize(f.operands[0], d_);
+  int bits = size * 8;
+  Loc dst = OpLoc(f.operands[0]);
+  Value a = Read(dst, true);
+  Value count = E(Op::And, GetGpr(kRcx, 1), C(size == 8 ? 63 : 31));
+  Value zero = E(Op::IsZero, count, ir::kNoValue, ir::kNoValue, 8);
+  auto u1_select = [&](Value c, Value t, Value e) {
+    return E(Op::TestBit, E(Op::Select, c, E(Op::BoolToU64, t), E(Op::BoolToU64, e)), ir::kNoValue,
+             ir::kNoValue, 0);
+  };
+  auto set_unless_zero = [&](uint64_t flag, Value v) {
+    SetFlag(flag, u1_select(zero, GetFlag(flag), v));
+  };
+  auto msb = [&](Value v) { return E(Op::TestBit, v, ir::kNoValue, ir::kNoValue, bits - 1); };
+  Value r, cf, of;
+  switch (op) {
+    case kRol:
+    case kRor: {
+      Value n = E(Op::And, count, C(bits - 1));
+      Value back = E(Op::Sub, C(bits), n);
+      r = op == kRol ? E(Op::Or, E(Op::Shl, a, n), E(Op::Shr, a, back))
+                     : E(Op::Or, E(Op::Shr, a, n), E(Op::Shl, a, back));
+      r = E(Op::ZeroExt, r, ir::kNoValue, ir::kNoValue, size);
+      if (op == kRol) {
+        cf = E(Op::TestBit, r, ir::kNoValue, ir::kNoValue, 0);
+        of = E(Op::BoolXor, msb(r), cf);
+      } else {
+        cf = msb(r);
+        of = E(Op::BoolXor, cf, E(Op::TestBit, r, ir::kNoValue, ir::kNoValue, bits - 2));
+      }
+      if (!amd_) of = IntelOf(op, a, bits, ir::kNoValue);
+      Write(dst, E(Op::Select, zero, a, r));
+      set_unless_zero(kFlagCF, cf);
+      set_unless_zero(kFlagOF, of);
+      return;
+    }
+    case kShl:
+    case kSal: {
+      r = E(Op::ZeroExt, E(Op::Shl, a, count), ir::kNoValue, ir::kNoValue, size);
+      // Byte and word shifts may shift everything out (counts up to 31).
+      Value left = E(Op::Sub, C(bits), count);
+      Value over = E(Op::SignOf, left, ir::kNoValue, ir::kNoValue, 8);
+      cf = E(Op::BoolAnd, E(Op::BoolNot, over),
+             E(Op::TestBit, E(Op::Shr, a, left), ir::kNoValue, ir::kNoValue, 0));
+      of = E(Op::BoolXor, E(Op::SignOf, r, ir::kNoValue, ir::kNoValue, size), cf);
+      break;
+    }
+    case kShr: {
+      r = E(Op::Shr, a, count);
+      // `a` is zero-extended: counts above the width shift CF out as 0.
+      cf = E(Op::TestBit, E(Op::Shr, a, E(Op::Sub, count, C(1))), ir::kNoValue, ir::kNoValue, 0);
+      Value one = E(Op::IsZero, E(Op::Sub, count, C(1)), ir::kNoValue, ir::kNoValue, 8);
+      of = u1_select(
+          one, msb(a),
+          E(Op::BoolXor, msb(r), E(Op::TestBit, r, ir::kNoValue, ir::kNoValue, bits - 2)));
+      break;
+    }
+    default: {  // sar
+      Value sa = E(Op::SignExt, a, ir::kNoValue, ir::kNoValue, size);
+      r = E(Op::ZeroExt, E(Op::Sar, sa, count), ir::kNoValue, ir::kNoValue, size);
+      cf = E(Op::TestBit, E(Op::Sar, sa, E(Op::Sub, count, C(1))), ir::kNoValue, ir::kNoValue, 0);
+      of = C1(false);
+      break;
+    }
+  }
+  if (!amd_) of = IntelOf(op, a, bits, ir::kNoValue);
+  Write(dst, E(Op::Select, zero, a, r));
+  set_unless_zero(kFlagCF, cf);
+  set_unless_zero(kFlagOF, of);
+  // AF is undefined for shifts with a non-zero count: AMD Zen sets it.
+  set_unless_zero(kFlagAF, C1(amd_));
+  set_unless_zero(kFlagZF, E(Op::IsZero, r, ir::kNoValue, ir::kNoValue, size));
+  set_unless_zero(kFlagSF, E(Op::SignOf, r, ir::kNoValue, ir::kNoValue, size));
+  set_unless_zero(kFlagPF, E(Op::ParityOf, r));
 }
 
 // imul r, r/m (, imm): CF = OF = the signed product overflows. SF, ZF, AF
@@ -860,6 +952,9 @@ bool Lifter::Lift(const LiftInfo& li) {
     case Kind::kMulOne:
       MulOne(li.alu != 0);
       break;
+    case Kind::kShiftCl:
+      ShiftCl(li.alu);
+      break;
     default:
       break;
   }
@@ -927,6 +1022,8 @@ bool IsLifted(const DecodedInsn& d) {
     // Byte and word rotates through carry take the count modulo 9 or 17.
     return emu::OpSize(d.form().operands[0], d) >= 4;
   }
+  // By CL: register destinations only (a zero count must not touch memory).
+  if (li.kind == Kind::kShiftCl) return d.mod == 3;
   return li.kind != Kind::kInterpret;
 }
 
