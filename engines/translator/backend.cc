@@ -1360,13 +1360,26 @@ const uint8_t* EmitBlock(Xbyak::CodeGenerator& gen, const ir::Block& block, cons
       ec.lifted_after = block.lifted_insns - lifted_seen;
     }
     kEmitters[static_cast<int>(in.op)](ec, in);
-    // Free the registers of values not read after this instruction.
-    for (int r = 0; r < kPoolSize; ++r) {
-      Value v = ec.pool_value[r];
-      if (v != ir::kNoValue && !ec.pinned[r] && sp.need[v] <= static_cast<int32_t>(i)) {
-        ec.pool_value[r] = ir::kNoValue;
-        sp.loc[v] = Loc{};
+    // Free the registers of values not read after this instruction. Only a
+    // barrier or a state read is the last read of a value that is not one
+    // of its arguments (guest state written back, deferred flags); other
+    // ops end at most their arguments and their own (unread) value.
+    auto free_if_dead = [&](Value v) {
+      const Loc& l = sp.loc[v];
+      if (l.kind != Loc::kReg || ec.pool_value[l.reg] != v || ec.pinned[l.reg]) return;
+      if (sp.need[v] > static_cast<int32_t>(i)) return;
+      ec.pool_value[l.reg] = ir::kNoValue;
+      sp.loc[v] = Loc{};
+    };
+    if (ir::IsBarrier(in.op) || in.op == Op::GetReg || in.op == Op::GetFlag) {
+      for (int r = 0; r < kPoolSize; ++r) {
+        if (ec.pool_value[r] != ir::kNoValue) free_if_dead(ec.pool_value[r]);
       }
+    } else {
+      for (Value a : in.args) {
+        if (a != ir::kNoValue) free_if_dead(a);
+      }
+      free_if_dead(static_cast<Value>(i));
     }
   }
   Land(ec, out_of_budget);
