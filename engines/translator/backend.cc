@@ -427,14 +427,27 @@ void Leave(EmitContext& ec, uint32_t code, bool set_rip, uint64_t rip, uint32_t 
   ec.gen.jmp(ec.epilogue, Xbyak::CodeGenerator::T_NEAR);
 }
 
+// A forward jcc rel32 whose target is set by Land (the common short
+// forward jumps of a block without Xbyak labels, which cost a hash table
+// entry each). `cc`: the second opcode byte (0x84 jz, 0x82 jc).
+size_t JccForward(EmitContext& ec, uint8_t cc) {
+  ec.gen.db(0x0f);
+  ec.gen.db(cc);
+  size_t at = ec.gen.getSize();
+  ec.gen.dd(0);
+  return at;
+}
+void Land(EmitContext& ec, size_t at) {
+  ec.gen.rewrite(at, static_cast<uint32_t>(ec.gen.getSize() - (at + 4)), 4);
+}
+
 // After a helper call: when it faulted, leave with the state exactly at the
 // start of the current instruction.
 void CheckFault(EmitContext& ec) {
-  Xbyak::Label ok;
   ec.gen.cmp(byte[rbx + offsetof(JitContext, faulted)], 0);
-  ec.gen.jz(ok, Xbyak::CodeGenerator::T_NEAR);
+  size_t ok = JccForward(ec, 0x84);  // jz
   Leave(ec, kExitStop, true, ec.insn_rip, ec.lifted_after + (ec.insn_lifted ? 1 : 0));
-  ec.gen.L(ok);
+  Land(ec, ok);
 }
 
 // Pushes the caller-saved pool registers that hold values (keeping the
@@ -468,12 +481,11 @@ void CallHelper(EmitContext& ec, const void* fn) {
 // target's code once it is translated (block chaining), then the way out.
 void ChainExit(EmitContext& ec, uint64_t target) {
   Xbyak::CodeGenerator& g = ec.gen;
-  Xbyak::Label site;
-  g.L(site);
+  const uint8_t* site = g.getCurr();  // the buffer does not move
   g.db(0xe9);
   g.dd(0);
   StoreImm64(ec, qword[r12 + kRipOff], target);
-  g.lea(rax, ptr[rip + site]);
+  g.mov(rax, reinterpret_cast<uint64_t>(site));
   g.mov(qword[rbx + offsetof(JitContext, chain_site)], rax);
   g.mov(eax, kExitLookup);
   g.jmp(ec.epilogue, Xbyak::CodeGenerator::T_NEAR);
@@ -582,6 +594,15 @@ void Kernel(EmitContext& ec, const ir::Inst& in) {
       break;
     case Op::Mul:
       g.imul(rax, rcx);
+      break;
+    case Op::MulHiU:
+    case Op::MulHiS:
+      if (in.op == Op::MulHiU) {
+        g.mul(rcx);  // rdx:rax = rax * rcx
+      } else {
+        g.imul(rcx);
+      }
+      g.mov(rax, rdx);
       break;
     case Op::Not:
       g.not_(rax);
@@ -835,6 +856,8 @@ void EmitShl(EmitContext& ec, const ir::Inst& in) { Shift(ec, in, &Xbyak::CodeGe
 void EmitShr(EmitContext& ec, const ir::Inst& in) { Shift(ec, in, &Xbyak::CodeGenerator::shr); }
 void EmitSar(EmitContext& ec, const ir::Inst& in) { Shift(ec, in, &Xbyak::CodeGenerator::sar); }
 void EmitMul(EmitContext& ec, const ir::Inst& in) { Pure(ec, in); }
+void EmitMulHiU(EmitContext& ec, const ir::Inst& in) { Pure(ec, in); }
+void EmitMulHiS(EmitContext& ec, const ir::Inst& in) { Pure(ec, in); }
 void EmitNot(EmitContext& ec, const ir::Inst& in) { Pure(ec, in); }
 void EmitByteSwap(EmitContext& ec, const ir::Inst& in) { Pure(ec, in); }
 void EmitZeroExt(EmitContext& ec, const ir::Inst& in) { Pure(ec, in); }
@@ -1163,8 +1186,8 @@ void Analyze(const ir::Block& b, const bool* loop_regs, Scratchpad& sp) {
   // exit, and at GetReg/GetFlag of written state (unoptimized IR).
   Value cur_reg[kGuestRegs];
   Value cur_flag[kGuestFlags];
+  uint64_t flags_set = 0;  // the entries of cur_flag that hold a value
   std::fill(std::begin(cur_reg), std::end(cur_reg), ir::kNoValue);
-  std::fill(std::begin(cur_flag), std::end(cur_flag), ir::kNoValue);
   auto use = [&](Value v, size_t i) {
     if (v != ir::kNoValue) sp.need[v] = std::max(sp.need[v], static_cast<int32_t>(i));
   };
@@ -1176,24 +1199,25 @@ void Analyze(const ir::Block& b, const bool* loop_regs, Scratchpad& sp) {
         break;
       case Op::SetFlag:
         cur_flag[in.imm] = in.args[0];
+        flags_set |= 1ull << in.imm;
         break;
       case Op::GetReg:
         use(cur_reg[in.imm], i);
         break;
       case Op::GetFlag:
-        use(cur_flag[in.imm], i);
+        if (flags_set & (1ull << in.imm)) use(cur_flag[in.imm], i);
         break;
       default:
         if (ir::IsBarrier(in.op)) {
           for (Value v : cur_reg) use(v, i);
-          for (Value v : cur_flag) use(v, i);
+          for (uint64_t m = flags_set; m != 0; m &= m - 1) use(cur_flag[__builtin_ctzll(m)], i);
           // Written back there (a loop register's value is still read by
           // the back edge).
           if (in.op != Op::CheckCodeWrite && !ir::IsTerminator(in.op)) {
             for (int r = 0; r < kGuestRegs; ++r) {
               if (!loop_regs[r]) cur_reg[r] = ir::kNoValue;
             }
-            std::fill(std::begin(cur_flag), std::end(cur_flag), ir::kNoValue);
+            flags_set = 0;
           }
         }
         break;
@@ -1301,9 +1325,8 @@ const uint8_t* EmitBlock(Xbyak::CodeGenerator& gen, const ir::Block& block, cons
   const uint8_t* entry = gen.getCurr();
   // Prologue: the block budget, then count the lifted instructions as run
   // (ways out that leave early take back what did not run).
-  Xbyak::Label out_of_budget;
   gen.sub(r13, 1);
-  gen.jc(out_of_budget, Xbyak::CodeGenerator::T_NEAR);
+  size_t out_of_budget = JccForward(ec, 0x82);  // jc
   if (block.lifted_insns != 0) gen.add(r14, block.lifted_insns);
   if (ec.self_loop) {
     // The registers the loop reads, in pinned host registers; from the
@@ -1337,16 +1360,29 @@ const uint8_t* EmitBlock(Xbyak::CodeGenerator& gen, const ir::Block& block, cons
       ec.lifted_after = block.lifted_insns - lifted_seen;
     }
     kEmitters[static_cast<int>(in.op)](ec, in);
-    // Free the registers of values not read after this instruction.
-    for (int r = 0; r < kPoolSize; ++r) {
-      Value v = ec.pool_value[r];
-      if (v != ir::kNoValue && !ec.pinned[r] && sp.need[v] <= static_cast<int32_t>(i)) {
-        ec.pool_value[r] = ir::kNoValue;
-        sp.loc[v] = Loc{};
+    // Free the registers of values not read after this instruction. Only a
+    // barrier or a state read is the last read of a value that is not one
+    // of its arguments (guest state written back, deferred flags); other
+    // ops end at most their arguments and their own (unread) value.
+    auto free_if_dead = [&](Value v) {
+      const Loc& l = sp.loc[v];
+      if (l.kind != Loc::kReg || ec.pool_value[l.reg] != v || ec.pinned[l.reg]) return;
+      if (sp.need[v] > static_cast<int32_t>(i)) return;
+      ec.pool_value[l.reg] = ir::kNoValue;
+      sp.loc[v] = Loc{};
+    };
+    if (ir::IsBarrier(in.op) || in.op == Op::GetReg || in.op == Op::GetFlag) {
+      for (int r = 0; r < kPoolSize; ++r) {
+        if (ec.pool_value[r] != ir::kNoValue) free_if_dead(ec.pool_value[r]);
       }
+    } else {
+      for (Value a : in.args) {
+        if (a != ir::kNoValue) free_if_dead(a);
+      }
+      free_if_dead(static_cast<Value>(i));
     }
   }
-  gen.L(out_of_budget);
+  Land(ec, out_of_budget);
   gen.add(r13, 1);
   StoreImm64(ec, qword[r12 + kRipOff], block.guest_addr);
   gen.mov(eax, kExitBudget);

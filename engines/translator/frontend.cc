@@ -1,7 +1,9 @@
 #include "engines/translator/frontend.h"
 
+#include <algorithm>
 #include <array>
 #include <cctype>
+#include <cstring>
 #include <string>
 
 #include "engines/emulator/operands.h"
@@ -45,6 +47,13 @@ enum class Kind : uint8_t {
   kSseLoad,    // movaps/movups/movdqa/movdqu... xmm, xmm/m128
   kSseStore,   // the same, xmm/m128, xmm
   kSseBinary,  // xmm op= xmm/m128: alu = ir::Op, lane = lane size
+  kCld,
+  kStd,
+  kLahf,
+  kSahf,
+  kXchg,
+  kMulOne,   // mul/imul r/m (rdx:rax = rax * r/m): alu = 1 when signed
+  kShiftCl,  // rol/ror/shl/shr/sal/sar r, cl (register destinations)
 };
 
 enum AluOp : uint8_t { kAdd, kOr, kAdc, kSbb, kAnd, kSub, kXor, kCmp };
@@ -125,6 +134,9 @@ const std::array<LiftInfo, kNumInsnIds>& LiftTable() {
         if (m == kShiftNames[i] && (f.operands[1] == Ib || f.operands[1] == ONE)) {
           li = {Kind::kShift, static_cast<uint8_t>(i)};
         }
+        if (m == kShiftNames[i] && f.operands[1] == CL && i != kRcl && i != kRcr) {
+          li = {Kind::kShiftCl, static_cast<uint8_t>(i)};
+        }
       }
       if (m == "inc" && plain) li.kind = Kind::kInc;
       if (m == "dec" && plain) li.kind = Kind::kDec;
@@ -155,6 +167,15 @@ const std::array<LiftInfo, kNumInsnIds>& LiftTable() {
     set(InsnId::CLC, Kind::kClc);
     set(InsnId::STC, Kind::kStc);
     set(InsnId::CMC, Kind::kCmc);
+    set(InsnId::CLD, Kind::kCld);
+    set(InsnId::STD, Kind::kStd);
+    set(InsnId::LAHF, Kind::kLahf);
+    set(InsnId::SAHF, Kind::kSahf);
+    set(InsnId::XCHG_ZvRAX, Kind::kXchg);
+    set(InsnId::XCHG_EvGv, Kind::kXchg);
+    set(InsnId::XCHG_EbGb, Kind::kXchg);
+    set(InsnId::MUL_Ev, Kind::kMulOne, 0);
+    set(InsnId::IMUL_Ev, Kind::kMulOne, 1);
     for (InsnId id : {InsnId::MOVDQA_VW, InsnId::MOVDQU_VW, InsnId::MOVAPS_VW, InsnId::MOVUPS_VW,
                       InsnId::MOVAPD_VW, InsnId::MOVUPD_VW}) {
       set(id, Kind::kSseLoad);
@@ -400,8 +421,11 @@ class Lifter {
   }
 
   void Alu(int op);
+  void MulOne(bool is_signed);
   void Push();
   void Shift(int op);
+  void ShiftCl(int op);
+  Value IntelOf(int op, Value a, int bits, Value cf_in);
   void Imul();
 
   ir::Block& b_;
@@ -426,6 +450,10 @@ void Lifter::Shift(int op) {
     if (!dst.mem && size == 4) Write(dst, a);
     return;
   }
+  // Intel computes OF for every non-zero count with the count-1 rule on the
+  // original operand (engines/emulator/shift.cc); AMD Zen from the result.
+  Value cf_in = (op == kRcr && !amd_) ? GetFlag(kFlagCF) : ir::kNoValue;
+  auto intel_of = [&]() { return IntelOf(op, a, bits, cf_in); };
   Value r, cf, of;
   switch (op) {
     case kRol:
@@ -446,6 +474,7 @@ void Lifter::Shift(int op) {
         cf = E(Op::TestBit, r, ir::kNoValue, ir::kNoValue, bits - 1);
         of = E(Op::BoolXor, cf, E(Op::TestBit, r, ir::kNoValue, ir::kNoValue, bits - 2));
       }
+      if (!amd_) of = intel_of();
       Write(dst, r);
       SetFlag(kFlagCF, cf);
       SetFlag(kFlagOF, of);
@@ -470,6 +499,7 @@ void Lifter::Shift(int op) {
         of = E(Op::BoolXor, E(Op::TestBit, r, ir::kNoValue, ir::kNoValue, bits - 1),
                E(Op::TestBit, r, ir::kNoValue, ir::kNoValue, bits - 2));
       }
+      if (!amd_) of = intel_of();
       Write(dst, r);
       SetFlag(kFlagCF, cf);
       SetFlag(kFlagOF, of);
@@ -501,12 +531,116 @@ void Lifter::Shift(int op) {
       break;
     }
   }
+  if (!amd_) of = intel_of();
   Write(dst, r);
   SetFlag(kFlagCF, cf);
   SetFlag(kFlagOF, of);
   // AF is undefined for shifts with a non-zero count: AMD Zen sets it.
   SetFlag(kFlagAF, C1(amd_));
   SetZsp(r, size);
+}
+
+// Intel's OF of a shift or rotate: the count-1 rule on the original
+// operand `a` (cf_in: CF before a rcr).
+Value Lifter::IntelOf(int op, Value a, int bits, Value cf_in) {
+  Value msb = E(Op::TestBit, a, ir::kNoValue, ir::kNoValue, bits - 1);
+  switch (op) {
+    case kRol:
+    case kRcl:
+    case kShl:
+    case kSal:
+      return E(Op::BoolXor, msb, E(Op::TestBit, a, ir::kNoValue, ir::kNoValue, bits - 2));
+    case kRor:
+      return E(Op::BoolXor, msb, E(Op::TestBit, a, ir::kNoValue, ir::kNoValue, 0));
+    case kRcr:
+      return E(Op::BoolXor, msb, cf_in);
+    case kShr:
+      return msb;
+    default:
+      return C1(false);
+  }
+}
+
+// Shifts and rotates of a register by CL, as Shift with the count known
+// only at run time: a zero count (after masking) changes no flag and
+// writes the register back unchanged (a 32-bit one zero-extended), so every
+// result is a Select on the count being zero.
+void Lifter::ShiftCl(int op) {
+  const IsaForm& f = d_.form();
+  int size = emu::OpSize(f.operands[0], d_);
+  int bits = size * 8;
+  Loc dst = OpLoc(f.operands[0]);
+  Value a = Read(dst, true);
+  Value count = E(Op::And, GetGpr(kRcx, 1), C(size == 8 ? 63 : 31));
+  Value zero = E(Op::IsZero, count, ir::kNoValue, ir::kNoValue, 8);
+  auto u1_select = [&](Value c, Value t, Value e) {
+    return E(Op::TestBit, E(Op::Select, c, E(Op::BoolToU64, t), E(Op::BoolToU64, e)), ir::kNoValue,
+             ir::kNoValue, 0);
+  };
+  auto set_unless_zero = [&](uint64_t flag, Value v) {
+    SetFlag(flag, u1_select(zero, GetFlag(flag), v));
+  };
+  auto msb = [&](Value v) { return E(Op::TestBit, v, ir::kNoValue, ir::kNoValue, bits - 1); };
+  Value r, cf, of;
+  switch (op) {
+    case kRol:
+    case kRor: {
+      Value n = E(Op::And, count, C(bits - 1));
+      Value back = E(Op::Sub, C(bits), n);
+      r = op == kRol ? E(Op::Or, E(Op::Shl, a, n), E(Op::Shr, a, back))
+                     : E(Op::Or, E(Op::Shr, a, n), E(Op::Shl, a, back));
+      r = E(Op::ZeroExt, r, ir::kNoValue, ir::kNoValue, size);
+      if (op == kRol) {
+        cf = E(Op::TestBit, r, ir::kNoValue, ir::kNoValue, 0);
+        of = E(Op::BoolXor, msb(r), cf);
+      } else {
+        cf = msb(r);
+        of = E(Op::BoolXor, cf, E(Op::TestBit, r, ir::kNoValue, ir::kNoValue, bits - 2));
+      }
+      if (!amd_) of = IntelOf(op, a, bits, ir::kNoValue);
+      Write(dst, E(Op::Select, zero, a, r));
+      set_unless_zero(kFlagCF, cf);
+      set_unless_zero(kFlagOF, of);
+      return;
+    }
+    case kShl:
+    case kSal: {
+      r = E(Op::ZeroExt, E(Op::Shl, a, count), ir::kNoValue, ir::kNoValue, size);
+      // Byte and word shifts may shift everything out (counts up to 31).
+      Value left = E(Op::Sub, C(bits), count);
+      Value over = E(Op::SignOf, left, ir::kNoValue, ir::kNoValue, 8);
+      cf = E(Op::BoolAnd, E(Op::BoolNot, over),
+             E(Op::TestBit, E(Op::Shr, a, left), ir::kNoValue, ir::kNoValue, 0));
+      of = E(Op::BoolXor, E(Op::SignOf, r, ir::kNoValue, ir::kNoValue, size), cf);
+      break;
+    }
+    case kShr: {
+      r = E(Op::Shr, a, count);
+      // `a` is zero-extended: counts above the width shift CF out as 0.
+      cf = E(Op::TestBit, E(Op::Shr, a, E(Op::Sub, count, C(1))), ir::kNoValue, ir::kNoValue, 0);
+      Value one = E(Op::IsZero, E(Op::Sub, count, C(1)), ir::kNoValue, ir::kNoValue, 8);
+      of = u1_select(
+          one, msb(a),
+          E(Op::BoolXor, msb(r), E(Op::TestBit, r, ir::kNoValue, ir::kNoValue, bits - 2)));
+      break;
+    }
+    default: {  // sar
+      Value sa = E(Op::SignExt, a, ir::kNoValue, ir::kNoValue, size);
+      r = E(Op::ZeroExt, E(Op::Sar, sa, count), ir::kNoValue, ir::kNoValue, size);
+      cf = E(Op::TestBit, E(Op::Sar, sa, E(Op::Sub, count, C(1))), ir::kNoValue, ir::kNoValue, 0);
+      of = C1(false);
+      break;
+    }
+  }
+  if (!amd_) of = IntelOf(op, a, bits, ir::kNoValue);
+  Write(dst, E(Op::Select, zero, a, r));
+  set_unless_zero(kFlagCF, cf);
+  set_unless_zero(kFlagOF, of);
+  // AF is undefined for shifts with a non-zero count: AMD Zen sets it.
+  set_unless_zero(kFlagAF, C1(amd_));
+  set_unless_zero(kFlagZF, E(Op::IsZero, r, ir::kNoValue, ir::kNoValue, size));
+  set_unless_zero(kFlagSF, E(Op::SignOf, r, ir::kNoValue, ir::kNoValue, size));
+  set_unless_zero(kFlagPF, E(Op::ParityOf, r));
 }
 
 // imul r, r/m (, imm): CF = OF = the signed product overflows. SF, ZF, AF
@@ -525,6 +659,43 @@ void Lifter::Imul() {
   if (!amd_) {
     SetFlag(kFlagSF, E(Op::SignOf, r, ir::kNoValue, ir::kNoValue, size));
     SetFlag(kFlagPF, E(Op::ParityOf, r));
+    SetFlag(kFlagZF, C1(false));
+    SetFlag(kFlagAF, C1(false));
+  }
+}
+
+// mul/imul r/m16/32/64: rdx:rax = rax * r/m. CF = OF = the high half is
+// not the extension of the low half. SF, ZF, AF and PF are undefined: AMD
+// Zen keeps them, Intel sets SF and PF from the low half and clears ZF and
+// AF (engines/emulator/arith.cc).
+void Lifter::MulOne(bool is_signed) {
+  int size = d_.opsize;
+  Value b = Read(ELoc(size));
+  Value a = GetGpr(kRax, size);
+  Value lo, hi, ovf;
+  if (size == 8) {
+    lo = E(Op::Mul, a, b);
+    hi = E(is_signed ? Op::MulHiS : Op::MulHiU, a, b);
+    Value ext = is_signed ? E(Op::Sar, lo, C(63)) : C(0);
+    ovf = E(Op::BoolNot, E(Op::IsZero, E(Op::Xor, hi, ext), ir::kNoValue, ir::kNoValue, 8));
+  } else {
+    // The product of 16- or 32-bit operands fits in 64 bits.
+    Value p = is_signed ? E(Op::Mul, E(Op::SignExt, a, ir::kNoValue, ir::kNoValue, size),
+                            E(Op::SignExt, b, ir::kNoValue, ir::kNoValue, size))
+                        : E(Op::Mul, a, b);
+    lo = E(Op::ZeroExt, p, ir::kNoValue, ir::kNoValue, size);
+    hi = E(Op::ZeroExt, E(Op::Shr, p, C(size * 8)), ir::kNoValue, ir::kNoValue, size);
+    Value ext = is_signed ? E(Op::SignExt, lo, ir::kNoValue, ir::kNoValue, size) : lo;
+    ovf = E(Op::BoolNot, E(Op::IsZero, E(Op::Xor, p, ext), ir::kNoValue, ir::kNoValue, 8));
+  }
+  SetGpr(kRax, size, lo);
+  SetGpr(kRdx, size, hi);
+  SetFlag(kFlagCF, ovf);
+  SetFlag(kFlagOF, ovf);
+  if (!amd_) {
+    Value low = E(Op::ZeroExt, lo, ir::kNoValue, ir::kNoValue, size);
+    SetFlag(kFlagSF, E(Op::SignOf, low, ir::kNoValue, ir::kNoValue, size));
+    SetFlag(kFlagPF, E(Op::ParityOf, low));
     SetFlag(kFlagZF, C1(false));
     SetFlag(kFlagAF, C1(false));
   }
@@ -741,6 +912,49 @@ bool Lifter::Lift(const LiftInfo& li) {
     case Kind::kCmc:
       SetFlag(kFlagCF, E(Op::BoolNot, GetFlag(kFlagCF)));
       break;
+    case Kind::kCld:
+    case Kind::kStd:
+      SetFlag(kFlagDF, C1(li.kind == Kind::kStd));
+      break;
+    case Kind::kLahf: {
+      // AH = SF:ZF:0:AF:0:PF:1:CF.
+      Value ah = C(2);
+      for (uint64_t flag : {kFlagSF, kFlagZF, kFlagAF, kFlagPF, kFlagCF}) {
+        ah = E(Op::Or, ah, E(Op::Shl, E(Op::BoolToU64, GetFlag(flag)), C(__builtin_ctzll(flag))));
+      }
+      SetGpr(kRax, 1, ah, true);
+      break;
+    }
+    case Kind::kSahf: {
+      Value ah = GetGpr(kRax, 1, true);
+      for (uint64_t flag : {kFlagSF, kFlagZF, kFlagAF, kFlagPF, kFlagCF}) {
+        SetFlag(flag, E(Op::TestBit, ah, ir::kNoValue, ir::kNoValue, __builtin_ctzll(flag)));
+      }
+      break;
+    }
+    case Kind::kXchg: {
+      // 90 (and 66 90) is nop, not xchg eax, eax (which would clear the
+      // upper half of rax).
+      if (d_.id == InsnId::XCHG_ZvRAX && d_.opreg == kRax) break;
+      Loc a = OpLoc(f.operands[0]);
+      Loc b = OpLoc(f.operands[1]);
+      Value va = Read(a, true);
+      Value vb = Read(b, true);
+      if (a.mem) {  // the store first: a fault leaves the register alone
+        Write(a, vb);
+        Write(b, va);
+      } else {
+        Write(b, va);
+        Write(a, vb);
+      }
+      break;
+    }
+    case Kind::kMulOne:
+      MulOne(li.alu != 0);
+      break;
+    case Kind::kShiftCl:
+      ShiftCl(li.alu);
+      break;
     default:
       break;
   }
@@ -767,8 +981,12 @@ bool FetchDecode(emu::Memory& mem, uint64_t rip, emu::Vendor vendor, DecodedInsn
   while (n < sizeof buf) {
     emu::Memory::Region* r = mem.Find(rip + n);
     if (r == nullptr || !(r->perm & kPermX)) break;
-    buf[n] = r->bytes[rip + n - r->addr];
-    ++n;
+    // As many bytes as this region holds at once (a region lookup per
+    // region, not per byte).
+    uint64_t off = rip + n - r->addr;
+    size_t take = std::min<uint64_t>(sizeof buf - n, r->bytes.size() - off);
+    std::memcpy(buf + n, r->bytes.data() + off, take);
+    n += take;
   }
   // AMD honours an operand-size prefix on near branches (as the emulator).
   switch (Decode(buf, n, d, vendor == emu::Vendor::kAmd)) {
@@ -804,6 +1022,8 @@ bool IsLifted(const DecodedInsn& d) {
     // Byte and word rotates through carry take the count modulo 9 or 17.
     return emu::OpSize(d.form().operands[0], d) >= 4;
   }
+  // By CL: register destinations only (a zero count must not touch memory).
+  if (li.kind == Kind::kShiftCl) return d.mod == 3;
   return li.kind != Kind::kInterpret;
 }
 

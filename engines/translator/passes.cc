@@ -256,11 +256,59 @@ void EliminateDeadCode(ir::Block& b) {
   Compact(b, live);
 }
 
+namespace {
+
+// EliminateDeadStateWrites and EliminateDeadCode in one backward walk and
+// one compaction (both walk backwards; a dropped write keeps no value live).
+void EliminateDeadWritesAndCode(ir::Block& b) {
+  bool overwritten[192] = {};
+  static thread_local std::vector<uint8_t> live;
+  live.assign(b.insts.size(), 0);
+  for (size_t k = b.insts.size(); k-- > 0;) {
+    const Inst& in = b.insts[k];
+    bool keep = true;
+    if (ir::IsBarrier(in.op)) {
+      std::fill(std::begin(overwritten), std::end(overwritten), false);
+    } else {
+      switch (in.op) {
+        case Op::SetReg:
+        case Op::SetFlag:
+        case Op::SetXmm: {
+          uint32_t kind = in.op == Op::SetReg ? 0 : in.op == Op::SetFlag ? 1 : 2;
+          uint32_t key = kind * 64 + static_cast<uint32_t>(in.imm);
+          keep = !overwritten[key];
+          overwritten[key] = true;
+          break;
+        }
+        case Op::GetReg:
+        case Op::GetFlag:
+        case Op::GetXmm: {
+          uint32_t kind = in.op == Op::GetReg ? 0 : in.op == Op::GetFlag ? 1 : 2;
+          overwritten[kind * 64 + static_cast<uint32_t>(in.imm)] = false;
+          break;
+        }
+        default:
+          break;
+      }
+    }
+    if (keep && (ir::HasSideEffect(in.op) || live[k])) {
+      live[k] = 1;
+      for (Value a : in.args) {
+        if (a != ir::kNoValue) live[a] = 1;
+      }
+    } else {
+      live[k] = 0;
+    }
+  }
+  Compact(b, live);
+}
+
+}  // namespace
+
 void Optimize(ir::Block& b) {
   ForwardState(b);
   FoldConstants(b);
-  EliminateDeadStateWrites(b);
-  EliminateDeadCode(b);
+  EliminateDeadWritesAndCode(b);
 }
 
 }  // namespace cpudiff::jit
