@@ -359,7 +359,8 @@ void WriteRootCauses(Store& store, int64_t run_id, const Summary& s, const Known
   };
   auto kind_of = [](const RootCauseRow& r) { return r.field.substr(0, r.field.find('.')); };
   std::vector<const KnownEntry*> by(rows.size(), nullptr);
-  std::map<std::string, std::map<std::string, std::pair<int, int>>> grid;  // engine, kind: new, known
+  std::map<std::string, std::map<std::string, std::pair<int, int>>>
+      grid;  // engine, kind: new, known
   std::set<std::string> kinds;
   int short_examples = 0;
   for (size_t i = 0; i < rows.size(); ++i) {
@@ -387,7 +388,8 @@ void WriteRootCauses(Store& store, int64_t run_id, const Summary& s, const Known
       }
       out << "<td class=\"n\">";
       if (it->second.first) out << "<span class=\"new\">" << it->second.first << " new</span> ";
-      if (it->second.second) out << "<span class=\"known\">" << it->second.second << " known</span>";
+      if (it->second.second)
+        out << "<span class=\"known\">" << it->second.second << " known</span>";
       out << "</td>";
     }
     out << "</tr>\n";
@@ -399,9 +401,9 @@ void WriteRootCauses(Store& store, int64_t run_id, const Summary& s, const Known
     const RootCauseRow& r = rows[i];
     const std::string cls = by[i] ? "known" : "new";
     out << "<tr><td class=\"n\">" << i + 1 << "</td><td><span class=\"" << cls << "\">" << cls
-        << "</span></td><td class=\"n\">" << r.cases << "</td><td>"
-        << MarkupEscape(other_of(r)) << "</td><td><code>" << MarkupEscape(r.insn_form)
-        << "</code></td><td><code>" << MarkupEscape(r.field) << "</code></td><td>";
+        << "</span></td><td class=\"n\">" << r.cases << "</td><td>" << MarkupEscape(other_of(r))
+        << "</td><td><code>" << MarkupEscape(r.insn_form) << "</code></td><td><code>"
+        << MarkupEscape(r.field) << "</code></td><td>";
     if (!r.min_disasm.empty()) {
       out << "<pre>" << MarkupEscape(r.min_disasm) << "</pre>";
     } else {

@@ -222,13 +222,12 @@ TEST_F(Triage, GateFailsOnABugPlantedInTheEmulator) {
   Exec planted = Shell("CPUDIFF_EMULATOR_TEST_PLANT=add-cf " + std::string(CPUDIFF_BINARY) +
                        " run " + corpus + " --engines native,emulator --db " + Path("p.db"));
   EXPECT_EQ(planted.code, 1) << planted.out;
-  Exec gate = RunCpudiff("gate --db " + Path("p.db") + " --known " + known + " --junit " +
-                         Path("p.xml"));
+  Exec gate =
+      RunCpudiff("gate --db " + Path("p.db") + " --known " + known + " --junit " + Path("p.xml"));
   EXPECT_EQ(gate.code, 1) << gate.out;
   EXPECT_NE(gate.out.find("add r64, r64|flags.CF"), std::string::npos) << gate.out;
 
-  Exec clean =
-      RunCpudiff("run " + corpus + " --engines native,emulator --db " + Path("c.db"));
+  Exec clean = RunCpudiff("run " + corpus + " --engines native,emulator --db " + Path("c.db"));
   EXPECT_EQ(clean.code, 0) << clean.out;
   Exec pass = RunCpudiff("gate --db " + Path("c.db") + " --known " + known);
   EXPECT_EQ(pass.code, 0) << pass.out;
@@ -431,6 +430,21 @@ std::string ChromiumCommand(const std::string& chromium, const std::string& page
 TEST_F(Triage, HtmlReportIsSelfContainedAndRendersInChromium) {
   CraftRun(Path("run.db"), /*plant=*/true);
   auto store = Store::Open(Path("run.db"));
+  // A root cause as `triage --collapse` stores it, so that its section
+  // (grid and minimized example) is rendered too.
+  RootCauseRow root;
+  root.signature = "add r64, r64|gpr|native~plant";
+  root.divergent = root.cases = 1;
+  root.engine_a = "native";
+  root.engine_b = "plant";
+  root.insn_form = "add r64, r64";
+  root.field = "gpr";
+  root.example_case = 1;
+  root.insn_index = 0;
+  root.root_insn = "0x10000000: 48 01 d8          add rax, rbx";
+  root.min_insns = 1;
+  root.min_disasm = root.root_insn + "\n";
+  store->ReplaceRootCauses(store->LatestRun()->id, {root});
   std::string html_path = Path("report.html");
   {
     std::ofstream f(html_path);
@@ -439,6 +453,8 @@ TEST_F(Triage, HtmlReportIsSelfContainedAndRendersInChromium) {
   std::string html = ReadFile(html_path);
   EXPECT_NE(html.find("<svg"), std::string::npos);
   EXPECT_NE(html.find("add r64, r64|gpr|native~plant"), std::string::npos);
+  EXPECT_NE(html.find("1 root causes</b>"), std::string::npos);
+  EXPECT_NE(html.find("<span class=\"new\">1 new</span>"), std::string::npos) << "the grid";
   EXPECT_NE(html.find("class=\"star\">*</td>"), std::string::npos) << "mismatch rows marked";
   // Self-contained: no scripts, stylesheets, images or frames from anywhere.
   for (const char* bad : {"<script", "src=", "@import", "url(", "<link rel=\"stylesheet\""}) {

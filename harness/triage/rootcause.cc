@@ -427,6 +427,12 @@ int RunCollapse(const CollapseOptions& opts, std::ostream& out, std::ostream& er
   std::stable_sort(order.begin(), order.end(),
                    [](const Group* x, const Group* y) { return x->row.cases > y->row.cases; });
 
+  // The lockstep result is stored first: minimizing takes longer, and an
+  // interrupted one keeps it.
+  for (Group* g : order) rows.push_back(g->row);
+  store->ReplaceRootCauses(run_id, rows);
+  rows.clear();
+
   // One representative per root signature minimized, most frequent first,
   // within the time budget.
   if (opts.minimize) {
