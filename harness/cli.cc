@@ -21,6 +21,7 @@
 #include "harness/triage/gate.h"
 #include "harness/triage/known.h"
 #include "harness/triage/minimize.h"
+#include "harness/triage/rootcause.h"
 #include "harness/version.h"
 #include "reports/report.h"
 
@@ -307,6 +308,23 @@ int CliMain(int argc, char** argv) {
   triage_cmd->add_option("--db", db_path, "Campaign database")->capture_default_str();
   triage_cmd->add_option("--known", triage_known,
                          "Known divergences (default: corpus/known when it exists here)");
+  CollapseOptions collapse_opts;
+  bool collapse = false, no_minimize = false;
+  triage_cmd->add_flag("--collapse", collapse,
+                       "Root causes of a run: lockstep finds the first differing instruction of "
+                       "every divergent case; one example per root signature is minimized");
+  triage_cmd->add_option("--run", collapse_opts.run_id, "Run id for --collapse (default: latest)");
+  triage_cmd->add_flag("--no-minimize", no_minimize, "With --collapse: do not minimize examples");
+  triage_cmd
+      ->add_option("--minimize-seconds", collapse_opts.minimize_seconds,
+                   "With --collapse: time for minimizing, all signatures together")
+      ->capture_default_str();
+  triage_cmd
+      ->add_option("--signature-seconds", collapse_opts.per_signature_seconds,
+                   "With --collapse: time for minimizing one signature's example")
+      ->capture_default_str();
+  triage_cmd->add_option("--limit", collapse_opts.max_list,
+                         "With --collapse: list at most this many root causes (all are stored)");
 
   // show
   std::string case_key;
@@ -423,6 +441,13 @@ int CliMain(int argc, char** argv) {
       }
       KnownList known;
       if (!triage_known.empty()) known = KnownList::Load(triage_known);
+      if (collapse) {
+        store.reset();
+        collapse_opts.db_path = db_path;
+        collapse_opts.minimize = !no_minimize;
+        collapse_opts.known = triage_known.empty() ? nullptr : &known;
+        return RunCollapse(collapse_opts, std::cout, std::cerr);
+      }
       WriteTriage(*store, triage_known.empty() ? nullptr : &known, std::cout);
       return kExitAgree;
     }

@@ -342,6 +342,80 @@ void WriteCase(const CaseView& v, std::ostream& out) {
   out << "<p class=\"muted\">corpus line:</p><pre>" << MarkupEscape(v.stored.line) << "</pre>\n";
 }
 
+// The root causes of the run (`cpudiff triage --collapse`): per engine and
+// field kind how many, then each with its minimized example.
+void WriteRootCauses(Store& store, int64_t run_id, const Summary& s, const KnownList* known,
+                     std::ostream& out) {
+  std::vector<RootCauseRow> rows = store.RootCauses(run_id);
+  out << "<h2 id=\"root-causes\">Root causes</h2>\n";
+  if (rows.empty()) {
+    out << "<p class=\"muted\">Not collapsed yet: <code>cpudiff triage --collapse --db "
+        << MarkupEscape(store.Path()) << "</code> finds the first differing instruction of each "
+        << "divergent case and minimizes one example per root cause.</p>\n";
+    return;
+  }
+  auto other_of = [&](const RootCauseRow& r) {
+    return r.engine_a == s.reference ? r.engine_b : r.engine_a;
+  };
+  auto kind_of = [](const RootCauseRow& r) { return r.field.substr(0, r.field.find('.')); };
+  std::vector<const KnownEntry*> by(rows.size(), nullptr);
+  std::map<std::string, std::map<std::string, std::pair<int, int>>>
+      grid;  // engine, kind: new, known
+  std::set<std::string> kinds;
+  int short_examples = 0;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    if (known) by[i] = known->Match(rows[i].signature);
+    auto& cell = grid[other_of(rows[i])][kind_of(rows[i])];
+    (by[i] ? cell.second : cell.first)++;
+    kinds.insert(kind_of(rows[i]));
+    short_examples += rows[i].min_insns >= 1 && rows[i].min_insns <= 3;
+  }
+  out << "<p>" << s.signatures.size() << " recorded signatures collapse into <b>" << rows.size()
+      << " root causes</b>: the first instruction after which each engine's state differs from "
+      << MarkupEscape(s.reference) << " (lockstep over the case's instruction prefixes), the "
+      << "first field that differs there, and for an outcome the pair of outcome kinds. "
+      << short_examples << " of them have a minimized example of at most 3 instructions.</p>\n";
+  out << "<table><tr><th>engine vs " << MarkupEscape(s.reference) << "</th>";
+  for (const std::string& k : kinds) out << "<th>" << MarkupEscape(k) << "</th>";
+  out << "</tr>\n";
+  for (const auto& [engine, cells] : grid) {
+    out << "<tr><td><b>" << MarkupEscape(engine) << "</b></td>";
+    for (const std::string& k : kinds) {
+      auto it = cells.find(k);
+      if (it == cells.end()) {
+        out << "<td class=\"n\"></td>";
+        continue;
+      }
+      out << "<td class=\"n\">";
+      if (it->second.first) out << "<span class=\"new\">" << it->second.first << " new</span> ";
+      if (it->second.second)
+        out << "<span class=\"known\">" << it->second.second << " known</span>";
+      out << "</td>";
+    }
+    out << "</tr>\n";
+  }
+  out << "</table>\n<p class=\"muted\">Root causes per engine and field kind.</p>\n";
+  out << "<table><tr><th>#</th><th>status</th><th>cases</th><th>engine</th><th>instruction</th>"
+         "<th>field</th><th>minimized example</th><th>reason / example case</th></tr>\n";
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const RootCauseRow& r = rows[i];
+    const std::string cls = by[i] ? "known" : "new";
+    out << "<tr><td class=\"n\">" << i + 1 << "</td><td><span class=\"" << cls << "\">" << cls
+        << "</span></td><td class=\"n\">" << r.cases << "</td><td>" << MarkupEscape(other_of(r))
+        << "</td><td><code>" << MarkupEscape(r.insn_form) << "</code></td><td><code>"
+        << MarkupEscape(r.field) << "</code></td><td>";
+    if (!r.min_disasm.empty()) {
+      out << "<pre>" << MarkupEscape(r.min_disasm) << "</pre>";
+    } else {
+      out << "<span class=\"muted\">" << MarkupEscape(r.min_note) << "</span>";
+    }
+    out << "</td><td>" << (by[i] ? MarkupEscape(by[i]->id + ": " + by[i]->reason) + "<br>" : "")
+        << "case " << r.example_case << ", root <code>" << MarkupEscape(r.root_insn)
+        << "</code></td></tr>\n";
+  }
+  out << "</table>\n";
+}
+
 }  // namespace
 
 void WriteHtmlReport(Store& store, int64_t run_id, std::ostream& out, const KnownList* known,
@@ -367,6 +441,8 @@ void WriteHtmlReport(Store& store, int64_t run_id, std::ostream& out, const Know
       << "<div class=\"card\"><b>" << s.divergences << "</b>divergences</div>"
       << "<div class=\"card\"><b>" << s.signatures.size() << "</b>signatures</div>"
       << "<div class=\"card\"><b>" << s.new_signatures << "</b>new signatures</div></div>\n";
+
+  WriteRootCauses(store, run_id, s, known, out);
 
   out << "<h2>Agreement between engines</h2>\n";
   WriteHeatmap(m, s, out);

@@ -671,7 +671,7 @@ TEST(Signature, FlagSignaturesNameTheFlag) {
   Mismatch m{FieldKind::kFlags, "rflags.ZF", "0", "1", 0, "imul r64, r64"};
   EXPECT_EQ(Signature(m, "native", "qemu"), "imul r64, r64|flags.ZF|native~qemu");
   Mismatch o{FieldKind::kOutcome, "outcome", "halt", "#UD"};
-  EXPECT_EQ(Signature(o, "native", "unicorn"), "?|outcome|native~unicorn");
+  EXPECT_EQ(Signature(o, "native", "unicorn"), "?|outcome.halt->#UD|native~unicorn");
 }
 
 }  // namespace

@@ -608,6 +608,32 @@ TEST(StoreOpen, OlderSchemaWithoutMigrationIsRefused) {
 
 // A version 1 file (no agreed, no run_outcomes) is migrated on open: its
 // outcome counts come from its results.
+TEST(StoreOpen, Version2IsMigratedWithAnEmptyRootCauseTable) {
+  TempDir dir;
+  std::string path = dir.File("v2.db");
+  int64_t run = 0;
+  {
+    auto store = Store::Open(path);
+    run = store->BeginRun(RunInfo{});
+  }
+  RawSql(path,
+         "DROP TABLE root_causes; "
+         "UPDATE meta SET value = '2' WHERE key = 'schema_version'; PRAGMA user_version = 2");
+  auto store = Store::Open(path);
+  EXPECT_TRUE(store->RootCauses(run).empty());
+  RootCauseRow r;
+  r.signature = "bswap r16|gpr|native~unicorn";
+  r.cases = 3;
+  r.min_insns = 1;
+  store->ReplaceRootCauses(run, {r});
+  store->ReplaceRootCauses(run, {r});  // replaced, not added
+  std::vector<RootCauseRow> rows = store->RootCauses(run);
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].signature, r.signature);
+  EXPECT_EQ(rows[0].cases, 3);
+  EXPECT_EQ(rows[0].min_insns, 1);
+}
+
 TEST(StoreOpen, Version1IsMigrated) {
   TempDir dir;
   std::string path = dir.File("v1.db");
@@ -622,7 +648,7 @@ TEST(StoreOpen, Version1IsMigrated) {
     store->CommitBatch();
   }
   RawSql(path,
-         "DROP TABLE agreed; DROP TABLE run_outcomes; "
+         "DROP TABLE agreed; DROP TABLE run_outcomes; DROP TABLE root_causes; "
          "UPDATE meta SET value = '1' WHERE key = 'schema_version'; PRAGMA user_version = 1");
   auto store = Store::Open(path);
   int64_t run = store->LatestRun()->id;

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <string>
 
@@ -17,6 +18,7 @@
 #include "harness/triage/gate.h"
 #include "harness/triage/known.h"
 #include "harness/triage/minimize.h"
+#include "harness/triage/rootcause.h"
 #include "reports/report.h"
 #include "tests/test_util.h"
 
@@ -220,13 +222,12 @@ TEST_F(Triage, GateFailsOnABugPlantedInTheEmulator) {
   Exec planted = Shell("CPUDIFF_EMULATOR_TEST_PLANT=add-cf " + std::string(CPUDIFF_BINARY) +
                        " run " + corpus + " --engines native,emulator --db " + Path("p.db"));
   EXPECT_EQ(planted.code, 1) << planted.out;
-  Exec gate = RunCpudiff("gate --db " + Path("p.db") + " --known " + known + " --junit " +
-                         Path("p.xml"));
+  Exec gate =
+      RunCpudiff("gate --db " + Path("p.db") + " --known " + known + " --junit " + Path("p.xml"));
   EXPECT_EQ(gate.code, 1) << gate.out;
   EXPECT_NE(gate.out.find("add r64, r64|flags.CF"), std::string::npos) << gate.out;
 
-  Exec clean =
-      RunCpudiff("run " + corpus + " --engines native,emulator --db " + Path("c.db"));
+  Exec clean = RunCpudiff("run " + corpus + " --engines native,emulator --db " + Path("c.db"));
   EXPECT_EQ(clean.code, 0) << clean.out;
   Exec pass = RunCpudiff("gate --db " + Path("c.db") + " --known " + known);
   EXPECT_EQ(pass.code, 0) << pass.out;
@@ -309,6 +310,99 @@ TEST_F(Triage, ShippedKnownListExplainsEveryEmulatorDivergenceOnTheSeedCorpus) {
   EXPECT_NE(text.out.find("(0 new,"), std::string::npos) << text.out;
 }
 
+// ---- Root causes (triage --collapse) ----------------------------------------
+
+// Two root causes, each at different positions among other instructions and
+// with different values: Unicorn's #UD for popcnt (silicon computes it) and
+// its bswap of a 16-bit register (checked on native: silicon's result differs
+// from Unicorn's for these values). The wrong bswap result then flows into
+// an add and a mov, which the run records as more signatures; lockstep puts
+// them all back on the bswap.
+TEST_F(Triage, CollapseGivesOneRootCausePerBugWithAShortExample) {
+  for (const char* name : {"native", "unicorn"}) {
+    Availability a = FindEngine(name)->probe();
+    if (!a.available) GTEST_SKIP() << name << " not available: " << a.reason;
+  }
+  std::string corpus = Write("cases.jsonl",
+                             // popcnt rax, rbx
+                             R"({"v":1,"name":"pop-first","code":"f3480fb8c3",)"
+                             R"("regs":{"rbx":"0x1234"}})"
+                             "\n"
+                             // inc rdx; mov rcx, rax; popcnt rcx, rdx
+                             R"({"v":1,"name":"pop-third","code":"48ffc24889c1f3480fb8ca",)"
+                             R"("regs":{"rdx":"0xff00ff","rax":"0x77"}})"
+                             "\n"
+                             // bswap ax
+                             R"({"v":1,"name":"bswap-first","code":"660fc8",)"
+                             R"("regs":{"rax":"0x1122334455667788"}})"
+                             "\n"
+                             // inc rdx; bswap ax; add rbx, rax; mov rcx, rax
+                             R"({"v":1,"name":"bswap-second","code":"48ffc2660fc84801c34889c1",)"
+                             R"("regs":{"rax":"0xa5a5a5a5deadbeef","rbx":"0x10"}})"
+                             "\n");
+  std::string db = Path("collapse.db");
+  Exec run = RunCpudiff("run " + corpus + " --engines native,unicorn -q --db " + db);
+  ASSERT_EQ(run.code, 1) << run.out;
+  // An empty known list: every root cause is listed as new.
+  Write("none.jsonl", "");
+  Exec triage = RunCpudiff("triage --collapse --db " + db + " --known " + Path("none.jsonl"));
+  ASSERT_EQ(triage.code, 0) << triage.out;
+
+  auto store = Store::Open(db);
+  const int64_t run_id = store->LatestRun()->id;
+  std::vector<SignatureRow> recorded = store->RunSignatures(run_id);
+  std::vector<RootCauseRow> roots = store->RootCauses(run_id);
+  EXPECT_GT(recorded.size(), 2u) << "the bswap result flows into later instructions";
+  ASSERT_EQ(roots.size(), 2u) << triage.out;
+  std::map<std::string, RootCauseRow> by_sig;
+  for (const RootCauseRow& r : roots) by_sig[r.signature] = r;
+  ASSERT_TRUE(by_sig.count("popcnt r64, r64|outcome.halt->#UD|native~unicorn")) << triage.out;
+  ASSERT_TRUE(by_sig.count("bswap r16|gpr|native~unicorn")) << triage.out;
+  for (const RootCauseRow& r : roots) {
+    EXPECT_EQ(r.cases, 2) << r.signature;
+    EXPECT_GE(r.min_insns, 1) << r.signature << ": " << r.min_note;
+    EXPECT_LE(r.min_insns, 3) << r.signature << ": " << r.min_disasm;
+    EXPECT_NE(r.minimized.find("\"minimized\""), std::string::npos) << r.minimized;
+  }
+  // The minimized bswap keeps only the bswap: the instructions around it do
+  // not take part.
+  EXPECT_EQ(by_sig["bswap r16|gpr|native~unicorn"].min_insns, 1)
+      << by_sig["bswap r16|gpr|native~unicorn"].min_disasm;
+  EXPECT_NE(triage.out.find("-> 2 root cause(s)"), std::string::npos) << triage.out;
+  EXPECT_NE(triage.out.find("at most 3 instructions: 2/2"), std::string::npos) << triage.out;
+
+  // The HTML report shows them.
+  std::ostringstream html;
+  WriteHtmlReport(*store, run_id, html);
+  EXPECT_NE(html.str().find("2 root causes</b>"), std::string::npos);
+  EXPECT_NE(html.str().find("bswap r16"), std::string::npos);
+}
+
+TEST(RootCauseSignature, OutcomePairWithoutPerCaseDetails) {
+  Mismatch m;
+  m.kind = FieldKind::kOutcome;
+  m.field = "outcome";
+  m.a = "#GP(err=0x0)";
+  m.b = "#PF(err=0x4, addr=0x0)";
+  m.insn_form = "mov m64, r64";
+  EXPECT_EQ(Signature(m, "native", "qemu"), "mov m64, r64|outcome.#GP->#PF|native~qemu");
+  // The pair follows the sorted engine names.
+  EXPECT_EQ(Signature(m, "native", "emulator"), "mov m64, r64|outcome.#PF->#GP|emulator~native");
+  m.b = "crash: unicorn died";
+  EXPECT_EQ(Signature(m, "native", "unicorn"), "mov m64, r64|outcome.#GP->crash|native~unicorn");
+  // A known entry's field "outcome" still covers every pair.
+  KnownList known;
+  KnownEntry e;
+  e.id = "x";
+  e.insn = {"mov m64, r64"};
+  e.field = "outcome";
+  e.engines = {"qemu"};
+  e.reason = "r";
+  known.Add(e);
+  EXPECT_NE(known.Match("mov m64, r64|outcome.#GP->#PF|native~qemu"), nullptr);
+  EXPECT_EQ(known.Match("mov m64, r64|gpr|native~qemu"), nullptr);
+}
+
 // ---- HTML in a real browser ------------------------------------------------
 
 std::string FindChromium() {
@@ -336,6 +430,21 @@ std::string ChromiumCommand(const std::string& chromium, const std::string& page
 TEST_F(Triage, HtmlReportIsSelfContainedAndRendersInChromium) {
   CraftRun(Path("run.db"), /*plant=*/true);
   auto store = Store::Open(Path("run.db"));
+  // A root cause as `triage --collapse` stores it, so that its section
+  // (grid and minimized example) is rendered too.
+  RootCauseRow root;
+  root.signature = "add r64, r64|gpr|native~plant";
+  root.divergent = root.cases = 1;
+  root.engine_a = "native";
+  root.engine_b = "plant";
+  root.insn_form = "add r64, r64";
+  root.field = "gpr";
+  root.example_case = 1;
+  root.insn_index = 0;
+  root.root_insn = "0x10000000: 48 01 d8          add rax, rbx";
+  root.min_insns = 1;
+  root.min_disasm = root.root_insn + "\n";
+  store->ReplaceRootCauses(store->LatestRun()->id, {root});
   std::string html_path = Path("report.html");
   {
     std::ofstream f(html_path);
@@ -344,6 +453,8 @@ TEST_F(Triage, HtmlReportIsSelfContainedAndRendersInChromium) {
   std::string html = ReadFile(html_path);
   EXPECT_NE(html.find("<svg"), std::string::npos);
   EXPECT_NE(html.find("add r64, r64|gpr|native~plant"), std::string::npos);
+  EXPECT_NE(html.find("1 root causes</b>"), std::string::npos);
+  EXPECT_NE(html.find("<span class=\"new\">1 new</span>"), std::string::npos) << "the grid";
   EXPECT_NE(html.find("class=\"star\">*</td>"), std::string::npos) << "mismatch rows marked";
   // Self-contained: no scripts, stylesheets, images or frames from anywhere.
   for (const char* bad : {"<script", "src=", "@import", "url(", "<link rel=\"stylesheet\""}) {

@@ -96,7 +96,9 @@
 // - "form|kind|engineA~engineB" with the engine names sorted, so that a
 //   divergence between two engines collapses to one signature whichever was
 //   the reference. Flag mismatches name the flag in the kind ("flags.ZF"):
-//   imul's ZF and OF are different root causes.
+//   imul's ZF and OF are different root causes. Outcome mismatches name the
+//   pair of outcome kinds ("outcome.#GP->#PF", "outcome.halt->#UD"), never
+//   the error code or the address, which vary from case to case.
 #include "harness/compare/compare.h"
 
 #include <Zydis/Zydis.h>
@@ -1215,6 +1217,11 @@ std::vector<std::string> Disassemble(const TestCase& tc) {
   return lines;
 }
 
+std::string OutcomeLabel(std::string_view formatted) {
+  size_t end = formatted.find_first_of("(:");
+  return std::string(formatted.substr(0, end));
+}
+
 std::string Signature(const Mismatch& m, std::string_view engine_a, std::string_view engine_b) {
   std::string s = m.insn_form.empty() ? "?" : m.insn_form;
   s += '|';
@@ -1223,8 +1230,17 @@ std::string Signature(const Mismatch& m, std::string_view engine_a, std::string_
     s += '.';
     s += m.field.substr(7);
   }
+  const bool swap = engine_b < engine_a;
+  if (m.kind == FieldKind::kOutcome) {
+    // The pair of outcome kinds, in the order of the sorted engine names:
+    // "#GP->#PF" whatever the error code and the address of this case.
+    s += '.';
+    s += OutcomeLabel(swap ? m.b : m.a);
+    s += "->";
+    s += OutcomeLabel(swap ? m.a : m.b);
+  }
   s += '|';
-  if (engine_b < engine_a) std::swap(engine_a, engine_b);
+  if (swap) std::swap(engine_a, engine_b);
   s += engine_a;
   s += '~';
   s += engine_b;

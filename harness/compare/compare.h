@@ -67,7 +67,13 @@ UndefinedState AnalyzeUndefined(const TestCase& tc, uint64_t end_rip);
 
 // One line of disassembly per instruction of the case's code, "addr: bytes  text".
 std::vector<std::string> Disassemble(const TestCase& tc);
-// The signature of a mismatch: instruction form + field kind + engines.
+// The kind of a formatted outcome without its details: "#PF" of
+// "#PF(err=0x4, addr=0x0)", "crash" of "crash: ...", "halt".
+std::string OutcomeLabel(std::string_view formatted);
+// The signature of a mismatch: instruction form + field kind + engines,
+// "bsr r32, r32|gpr|native~unicorn". An outcome's field kind carries the
+// pair of outcome kinds in the order of the (sorted) engine names:
+// "mov m64, r64|outcome.#GP->#PF|native~qemu".
 std::string Signature(const Mismatch& m, std::string_view engine_a, std::string_view engine_b);
 
 }  // namespace cpudiff

@@ -48,6 +48,10 @@ void Store::AddAgreedCase(int64_t, uint64_t, uint64_t, std::span<const EngineOut
 }
 int64_t Store::CountAgreedCases(int64_t) { NotImplemented("CountAgreedCases"); }
 std::vector<int64_t> Store::RunCaseIds(int64_t) { NotImplemented("RunCaseIds"); }
+void Store::ReplaceRootCauses(int64_t, const std::vector<RootCauseRow>&) {
+  NotImplemented("ReplaceRootCauses");
+}
+std::vector<RootCauseRow> Store::RootCauses(int64_t) { NotImplemented("RootCauses"); }
 
 namespace {
 
@@ -454,6 +458,28 @@ CREATE TABLE run_outcomes (
 ) WITHOUT ROWID;
 )sql";
 
+// Tables added by version 3 (also part of a new database's schema).
+constexpr const char* kSchemaV3Tables = R"sql(
+CREATE TABLE root_causes (
+  run_id        INTEGER NOT NULL REFERENCES runs(id),
+  signature     TEXT NOT NULL,
+  divergent     INTEGER NOT NULL,
+  cases         INTEGER NOT NULL,
+  engine_a      TEXT NOT NULL,
+  engine_b      TEXT NOT NULL,
+  insn_form     TEXT NOT NULL,
+  field         TEXT NOT NULL,
+  example_case  INTEGER NOT NULL,
+  insn_index    INTEGER NOT NULL,
+  root_insn     TEXT NOT NULL,
+  minimized     TEXT NOT NULL DEFAULT '',
+  min_insns     INTEGER NOT NULL DEFAULT -1,
+  min_disasm    TEXT NOT NULL DEFAULT '',
+  min_note      TEXT NOT NULL DEFAULT '',
+  PRIMARY KEY (run_id, signature)
+) WITHOUT ROWID;
+)sql";
+
 // Migrations from version i to i+1, applied in order inside one
 // transaction.
 struct Migration {
@@ -468,6 +494,9 @@ constexpr Migration kMigrations[] = {
      "INSERT INTO run_outcomes (run_id, engine, outcome, vector, count) "
      "SELECT run_id, engine, outcome, coalesce(vector, -1), count(*) FROM results "
      "GROUP BY run_id, engine, outcome, coalesce(vector, -1);"},
+    // 2 -> 3: root causes of a run (cpudiff triage --collapse); empty until
+    // it runs.
+    {2, kSchemaV3Tables, nullptr},
 };
 
 // ---- SQLite plumbing ---------------------------------------------------
@@ -1066,6 +1095,61 @@ class SqliteStore final : public Store {
     return out;
   }
 
+  void ReplaceRootCauses(int64_t run_id, const std::vector<RootCauseRow>& rows) override {
+    CommitBatch();
+    Exec("BEGIN IMMEDIATE");
+    try {
+      {
+        Query d = Prepare("DELETE FROM root_causes WHERE run_id = ?1");
+        d.Bind(1, run_id);
+        d.Run();
+      }
+      for (const RootCauseRow& r : rows) {
+        Query q = Prepare(
+            "INSERT INTO root_causes (run_id, signature, divergent, cases, engine_a, engine_b, "
+            "insn_form, field, example_case, insn_index, root_insn, minimized, min_insns, "
+            "min_disasm, min_note) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
+            "?13, ?14, ?15)");
+        q.Bind(1, run_id).Bind(2, r.signature).Bind(3, r.divergent).Bind(4, r.cases);
+        q.Bind(5, r.engine_a).Bind(6, r.engine_b).Bind(7, r.insn_form).Bind(8, r.field);
+        q.Bind(9, r.example_case).Bind(10, r.insn_index).Bind(11, r.root_insn);
+        q.Bind(12, r.minimized).Bind(13, r.min_insns).Bind(14, r.min_disasm).Bind(15, r.min_note);
+        q.Run();
+      }
+      Exec("COMMIT");
+    } catch (...) {
+      sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+      throw;
+    }
+  }
+
+  std::vector<RootCauseRow> RootCauses(int64_t run_id) override {
+    Query q = Prepare(
+        "SELECT signature, divergent, cases, engine_a, engine_b, insn_form, field, example_case, "
+        "insn_index, root_insn, minimized, min_insns, min_disasm, min_note FROM root_causes "
+        "WHERE run_id = ?1 ORDER BY cases DESC, signature");
+    q.Bind(1, run_id);
+    std::vector<RootCauseRow> out;
+    while (q.Step()) {
+      RootCauseRow& r = out.emplace_back();
+      r.signature = q.Text(0);
+      r.divergent = q.Int(1);
+      r.cases = q.Int(2);
+      r.engine_a = q.Text(3);
+      r.engine_b = q.Text(4);
+      r.insn_form = q.Text(5);
+      r.field = q.Text(6);
+      r.example_case = q.Int(7);
+      r.insn_index = static_cast<int>(q.Int(8));
+      r.root_insn = q.Text(9);
+      r.minimized = q.Text(10);
+      r.min_insns = static_cast<int>(q.Int(11));
+      r.min_disasm = q.Text(12);
+      r.min_note = q.Text(13);
+    }
+    return out;
+  }
+
   std::vector<OutcomeCount> OutcomeCounts(int64_t run_id) override {
     // run_outcomes counts every result, stored in full or not (AddAgreedCase).
     Query q = Prepare(
@@ -1255,6 +1339,7 @@ class SqliteStore final : public Store {
       }
       Exec(kSchema);
       Exec(kSchemaV2Tables);
+      Exec(kSchemaV3Tables);
       Exec("PRAGMA application_id = " + std::to_string(kApplicationId));
       Exec("PRAGMA user_version = " + std::to_string(kSchemaVersion));
       Exec("INSERT INTO meta (key, value) VALUES ('app', 'cpudiff'), ('schema_version', '" +

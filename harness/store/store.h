@@ -20,7 +20,7 @@
 
 namespace cpudiff {
 
-inline constexpr int kSchemaVersion = 2;
+inline constexpr int kSchemaVersion = 3;
 
 struct RunInfo {
   int64_t id = 0;
@@ -83,6 +83,25 @@ struct OutcomeCount {
   std::string engine;
   std::string outcome;
   int64_t count = 0;
+};
+
+// One root cause of a run (`cpudiff triage --collapse`): the divergent
+// cases whose first differing instruction (lockstep) has the same form,
+// field kind, outcome pair and engines, with a minimized example.
+struct RootCauseRow {
+  std::string signature;  // "form|field|engineA~engineB", as Signature()
+  int64_t divergent = 0;  // (case, engine) pairs with this root cause
+  int64_t cases = 0;      // distinct cases
+  std::string engine_a, engine_b;
+  std::string insn_form;  // the root instruction's form (or its class)
+  std::string field;      // "gpr", "flags.CF", "outcome.#GP->#PF", ...
+  int64_t example_case = 0;
+  int insn_index = -1;    // the root instruction's index in the example
+  std::string root_insn;  // its disassembly in the example
+  std::string minimized;  // corpus v1 line of the minimized example; empty when none
+  int min_insns = -1;     // instructions of the minimized example
+  std::string min_disasm; // its disassembly, one line per instruction
+  std::string min_note;   // why there is no (or no short) minimized example
 };
 
 class Store {
@@ -163,6 +182,13 @@ class Store {
   virtual int64_t CountAgreedCases(int64_t run_id);
   // Ids of the cases a run has results for, in id order.
   virtual std::vector<int64_t> RunCaseIds(int64_t run_id);
+
+  // ---- Schema version 3 ----
+
+  // Replaces the root causes recorded for a run (committed at once).
+  virtual void ReplaceRootCauses(int64_t run_id, const std::vector<RootCauseRow>& rows);
+  // The root causes of a run, most cases first; empty when none were made.
+  virtual std::vector<RootCauseRow> RootCauses(int64_t run_id);
 };
 
 }  // namespace cpudiff

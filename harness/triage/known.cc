@@ -132,7 +132,10 @@ const KnownEntry* KnownList::Match(std::string_view signature) const {
   for (const KnownEntry& e : entries_) {
     bool insn = std::any_of(e.insn.begin(), e.insn.end(),
                             [&](const std::string& g) { return Glob(g, p.insn); });
-    if (!insn || !Glob(e.field, p.field)) continue;
+    // A field pattern without a detail ("outcome", "flags") covers every
+    // detail of that kind ("outcome.#GP->#PF", "flags.CF").
+    const std::string_view kind = std::string_view(p.field).substr(0, p.field.find('.'));
+    if (!insn || !(Glob(e.field, p.field) || Glob(e.field, std::string(kind)))) continue;
     // Signatures order their engines by name: either may be the one that
     // differs.
     bool ab = Contains(e.engines, p.engine_b) && Contains(e.against, p.engine_a);
