@@ -85,6 +85,20 @@ struct OutcomeCount {
   int64_t count = 0;
 };
 
+// A case recorded by hash only (table `agreed`).
+struct AgreedRow {
+  uint64_t hash = 0;
+  uint64_t seed = 0;
+};
+
+// One row of a run's outcome counts, as stored (`run_outcomes`).
+struct OutcomeTotal {
+  std::string engine;
+  OutcomeKind kind = OutcomeKind::kHalt;
+  int vector = -1;  // the exception vector of a fault, -1 otherwise
+  int64_t count = 0;
+};
+
 class Store {
  public:
   // Opens or creates the database. Throws std::runtime_error with the path
@@ -163,6 +177,17 @@ class Store {
   virtual int64_t CountAgreedCases(int64_t run_id);
   // Ids of the cases a run has results for, in id order.
   virtual std::vector<int64_t> RunCaseIds(int64_t run_id);
+
+  // ---- For `cpudiff merge` (harness/merge.h) ----
+
+  // The cases of a run recorded by hash only, in hash order.
+  virtual std::vector<AgreedRow> AgreedCases(int64_t run_id);
+  // The run's outcome counts with kind and vector (OutcomeCounts gives
+  // labels).
+  virtual std::vector<OutcomeTotal> OutcomeTotals(int64_t run_id);
+  // Adds `t.count` to the run's count of that engine and outcome. Part of
+  // the open batch.
+  virtual void AddOutcomeTotal(int64_t run_id, const OutcomeTotal& t);
 };
 
 }  // namespace cpudiff
