@@ -389,10 +389,21 @@ int RunCases(const CampaignOptions& opts, CaseSource& source, size_t rejected, s
     std::optional<RunInfo> last = store->LatestRun();
     if (last) {
       auto old = nlohmann::ordered_json::parse(last->config, nullptr, false);
-      if (old.is_discarded() || old["engines"] != config["engines"] ||
+      // A generated campaign continues only with the same generator options,
+      // seed and shard: otherwise its cases would be other cases.
+      bool same_generator = true;
+      if (!old.is_discarded() && !opts.extra_config.empty()) {
+        auto extra = nlohmann::ordered_json::parse(opts.extra_config, nullptr, false);
+        if (extra.is_object()) {
+          for (auto& [k, v] : extra.items()) {
+            if (!old.contains(k) || old[k] != v) same_generator = false;
+          }
+        }
+      }
+      if (old.is_discarded() || !same_generator || old["engines"] != config["engines"] ||
           old["corpus"] != config["corpus"] || old["strict"] != config["strict"]) {
         err << "cpudiff: --resume: the last run in " << opts.db_path
-            << " used other engines, corpora or modes (run " << last->id
+            << " used other engines, corpora, generator options or modes (run " << last->id
             << "); start a new database or run without --resume\n";
         return kExitUsage;
       }

@@ -16,6 +16,7 @@
 #include "harness/campaign.h"
 #include "harness/corpus/corpus.h"
 #include "harness/fuzz.h"
+#include "harness/merge.h"
 #include "engines/translator/translator_engine.h"
 #include "harness/store/store.h"
 #include "harness/triage/gate.h"
@@ -263,6 +264,20 @@ int CliMain(int argc, char** argv) {
   fuzz_cmd
       ->add_option("--top", fuzz_opts.report_examples, "Most frequent signatures listed at the end")
       ->capture_default_str();
+  std::string fuzz_shard;
+  fuzz_cmd->add_option("--shard", fuzz_shard,
+                       "Run shard K of N (K/N, 0 <= K < N): the cases i with i % N == K; "
+                       "'cpudiff merge' joins the shards' databases");
+  fuzz_cmd->add_flag("--resume", fuzz_opts.resume,
+                     "Continue the latest run of --db (same options and seed): skip its cases");
+
+  // merge
+  MergeOptions merge_opts;
+  CLI::App* merge_cmd = app.add_subcommand(
+      "merge", "Merge the databases of a sharded campaign (fuzz --shard K/N) into one");
+  merge_cmd->add_option("inputs", merge_opts.inputs, "Shard databases")->required();
+  merge_cmd->add_option("-o,--output", merge_opts.output, "Merged database")->required();
+  merge_cmd->add_flag("-q,--quiet", merge_opts.quiet, "No summary");
 
   // report
   std::string db_path = "cpudiff.db";
@@ -419,11 +434,18 @@ int CliMain(int argc, char** argv) {
                   << "' is not a duration (90, 90s, 15m, 2h)\n";
         return kExitUsage;
       }
+      if (!fuzz_shard.empty() &&
+          !ParseShard(fuzz_shard, &fuzz_opts.shard_index, &fuzz_opts.shard_count)) {
+        std::cerr << "cpudiff: --shard: '" << fuzz_shard
+                  << "' is not K/N with 0 <= K < N (e.g. 0/4 ... 3/4)\n";
+        return kExitUsage;
+      }
       fuzz_opts.campaign.command_line = JoinArgs(argc, argv);
       std::signal(SIGINT, OnStopSignal);
       std::signal(SIGTERM, OnStopSignal);
       return RunFuzz(std::move(fuzz_opts), std::cout, std::cerr);
     }
+    if (merge_cmd->parsed()) return RunMerge(merge_opts, std::cout, std::cerr);
     if (gate_cmd->parsed()) return RunGate(gate_opts, std::cout, std::cerr);
     if (min_cmd->parsed()) return RunMinimize(min_opts, std::cout, std::cerr);
     if (show_cmd->parsed() && lockstep) {

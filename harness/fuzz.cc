@@ -21,12 +21,27 @@ bool ParseDuration(const std::string& text, double* seconds) {
   return true;
 }
 
+bool ParseShard(const std::string& text, uint64_t* index, uint64_t* count) {
+  size_t slash = text.find('/');
+  if (slash == std::string::npos || slash == 0 || slash + 1 == text.size()) return false;
+  std::string k = text.substr(0, slash), n = text.substr(slash + 1);
+  auto digits = [](const std::string& s) {
+    return s.size() <= 9 && s.find_first_not_of("0123456789") == std::string::npos;
+  };
+  if (!digits(k) || !digits(n)) return false;
+  *index = std::stoull(k);
+  *count = std::stoull(n);
+  return *count > 0 && *index < *count;
+}
+
 GeneratorSource::GeneratorSource(const FuzzGenerator& gen, uint64_t seed, uint64_t count,
-                                 double seconds)
+                                 double seconds, uint64_t shard_index, uint64_t shard_count)
     : gen_(gen),
       seed_(seed),
       count_(count),
       seconds_(seconds),
+      shard_count_(shard_count ? shard_count : 1),
+      index_(shard_index),
       start_(std::chrono::steady_clock::now()) {}
 
 bool GeneratorSource::Next(TestCase* out) {
@@ -36,12 +51,17 @@ bool GeneratorSource::Next(TestCase* out) {
           seconds_) {
     return false;
   }
-  gen_.Generate(FuzzGenerator::CaseSeed(seed_, index_++), out);
+  gen_.Generate(FuzzGenerator::CaseSeed(seed_, index_), out);
+  index_ += shard_count_;
   return true;
 }
 
 double GeneratorSource::FractionDone(size_t done) const {
-  if (count_) return static_cast<double>(done) / static_cast<double>(count_);
+  if (count_) {
+    // This shard's share of the indexes below count_.
+    return static_cast<double>(done) * static_cast<double>(shard_count_) /
+           static_cast<double>(count_);
+  }
   if (seconds_ > 0) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count() /
            seconds_;
@@ -76,10 +96,16 @@ int RunFuzz(FuzzCommandOptions opts, std::ostream& out, std::ostream& err) {
   std::string config = gen->ConfigJson();
   config.pop_back();  // '}'
   config += ",\"seed\":" + std::to_string(opts.seed) + ",\"count\":" + std::to_string(opts.count) +
-            ",\"seconds\":" + std::to_string(opts.seconds) + "}";
+            ",\"seconds\":" + std::to_string(opts.seconds);
+  if (opts.shard_count > 1) {
+    config += ",\"shard\":\"" + std::to_string(opts.shard_index) + "/" +
+              std::to_string(opts.shard_count) + "\"";
+  }
+  config += "}";
   opts.campaign.extra_config = config;
-  opts.campaign.resume = false;
-  GeneratorSource source(*gen, opts.seed, opts.count, opts.seconds);
+  opts.campaign.resume = opts.resume;
+  GeneratorSource source(*gen, opts.seed, opts.count, opts.seconds, opts.shard_index,
+                         opts.shard_count);
   int rc = RunCases(opts.campaign, source, rejected, out, err);
   if (rc == kExitDiverged && !opts.campaign.quiet) {
     try {

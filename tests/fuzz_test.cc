@@ -17,6 +17,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <tuple>
 
 #include "engines/engine.h"
 #include "harness/compare/compare.h"
@@ -354,6 +355,139 @@ TEST_F(FuzzCli, BadOptionsAreUsageErrors) {
   EXPECT_EQ(e.code, 2) << e.out;
   e = RunCpudiff("fuzz --count 5 --time 5 --db " + Path("x.db"));
   EXPECT_EQ(e.code, 2) << e.out;
+  for (const char* shard : {"4/4", "1", "-1/4", "1/0", "a/b"}) {
+    e = RunCpudiff(std::string("fuzz --count 5 --shard ") + shard + " --db " + Path("x.db"));
+    EXPECT_EQ(e.code, 2) << shard << ": " << e.out;
+    EXPECT_NE(e.out.find("--shard"), std::string::npos) << e.out;
+  }
+}
+
+// What a run recorded, by case hash so that two databases compare: the
+// cases stored in full and by hash, every divergence, the outcome counts
+// and the signatures.
+struct RunContents {
+  std::set<uint64_t> full, agreed;
+  std::multiset<std::tuple<uint64_t, std::string, std::string, std::string, std::string>>
+      divergences;
+  std::map<std::pair<std::string, std::string>, int64_t> outcomes;
+  std::map<std::string, std::pair<int64_t, int64_t>> signatures;  // divergences, cases
+  bool operator==(const RunContents&) const = default;
+};
+
+RunContents ContentsOf(const std::string& db) {
+  std::unique_ptr<Store> s = Store::Open(db);
+  int64_t run = s->LatestRun()->id;
+  RunContents c;
+  for (int64_t id : s->RunCaseIds(run)) c.full.insert(s->GetCase(id)->hash);
+  for (const AgreedRow& a : s->AgreedCases(run)) c.agreed.insert(a.hash);
+  for (const StoredDivergence& d : s->Divergences(run)) {
+    c.divergences.insert({s->GetCase(d.case_id)->hash, d.engine_b, d.mismatch.field,
+                          d.mismatch.a + " / " + d.mismatch.b, d.signature});
+  }
+  for (const OutcomeCount& o : s->OutcomeCounts(run)) c.outcomes[{o.engine, o.outcome}] = o.count;
+  for (const SignatureRow& r : s->RunSignatures(run))
+    c.signatures[r.signature] = {r.count, r.cases};
+  return c;
+}
+
+TEST_F(FuzzCli, FourShardsMergedEqualOneRun) {
+  std::string why;
+  if (!Available("native", &why)) GTEST_SKIP() << "native not available: " << why;
+  if (!Available("unicorn", &why)) GTEST_SKIP() << "unicorn not available: " << why;
+  const std::string args = "fuzz --seed 21 --count 1200 --engines native,unicorn --quiet ";
+  Exec one = RunCpudiff(args + "--db " + Path("one.db"));
+  ASSERT_EQ(one.code, 1) << one.out;  // Unicorn diverges from silicon on generated cases
+  std::string shards;
+  for (int k = 0; k < 4; ++k) {
+    std::string db = Path("s" + std::to_string(k) + ".db");
+    Exec e = RunCpudiff(args + "--shard " + std::to_string(k) + "/4 --db " + db);
+    ASSERT_LE(e.code, 1) << e.out;
+    std::unique_ptr<Store> s = Store::Open(db);
+    EXPECT_EQ(s->CountCasesDone(s->LatestRun()->id), 300) << "shard " << k;
+    shards += db + " ";
+  }
+  Exec m = RunCpudiff("merge " + shards + "-o " + Path("all.db"));
+  ASSERT_EQ(m.code, 0) << m.out;
+  EXPECT_NE(m.out.find("1200 cases"), std::string::npos) << m.out;
+  RunContents a = ContentsOf(Path("one.db")), b = ContentsOf(Path("all.db"));
+  EXPECT_EQ(a.full.size() + a.agreed.size(), 1200u);
+  EXPECT_FALSE(a.divergences.empty());
+  EXPECT_EQ(a.full, b.full);
+  EXPECT_EQ(a.agreed, b.agreed);
+  EXPECT_EQ(a.divergences, b.divergences);
+  EXPECT_EQ(a.outcomes, b.outcomes);
+  EXPECT_EQ(a.signatures, b.signatures);
+  // The merged run says where it came from; its cases show as any other.
+  std::unique_ptr<Store> s = Store::Open(Path("all.db"));
+  EXPECT_NE(s->LatestRun()->config.find("\"merged_from\""), std::string::npos);
+  EXPECT_EQ(s->LatestRun()->status, "done");
+
+  // Not shards of one campaign, or not a database: refused, nothing written.
+  Exec other =
+      RunCpudiff("fuzz --seed 22 --count 10 --engines native --quiet --db " + Path("other.db"));
+  ASSERT_EQ(other.code, 0) << other.out;
+  Exec bad =
+      RunCpudiff("merge " + Path("s0.db") + " " + Path("other.db") + " -o " + Path("bad.db"));
+  EXPECT_EQ(bad.code, 2) << bad.out;
+  EXPECT_NE(bad.out.find("not a shard of the same campaign"), std::string::npos) << bad.out;
+  EXPECT_FALSE(std::filesystem::exists(Path("bad.db")));
+  bad = RunCpudiff("merge " + Path("s0.db") + " " + Path("missing.db") + " -o " + Path("bad.db"));
+  EXPECT_EQ(bad.code, 2) << bad.out;
+  EXPECT_NE(bad.out.find("missing.db"), std::string::npos) << bad.out;
+}
+
+TEST_F(FuzzCli, ResumeFinishesAnInterruptedRun) {
+  std::string why;
+  if (!Available("native", &why)) GTEST_SKIP() << "native not available: " << why;
+  std::string db = Path("r.db");
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    execl(CPUDIFF_BINARY, CPUDIFF_BINARY, "fuzz", "--seed", "8", "--count", "6000", "--batch", "16",
+          "--engines", "native", "--quiet", "--db", db.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  for (int i = 0; i < 400; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    try {
+      std::unique_ptr<Store> s = Store::Open(db);
+      std::optional<RunInfo> r = s->LatestRun();
+      if (r && s->CountCasesDone(r->id) > 0) break;
+    } catch (const std::exception&) {
+    }
+  }
+  kill(pid, SIGINT);
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  ASSERT_EQ(WEXITSTATUS(status), 130) << "the run ended before it could be interrupted";
+  int64_t before = 0;
+  {
+    std::unique_ptr<Store> s = Store::Open(db);
+    before = s->CountCasesDone(s->LatestRun()->id);
+  }
+  ASSERT_GT(before, 0);
+  ASSERT_LT(before, 6000);
+
+  // Other options: refused, the run stays as it was.
+  Exec e = RunCpudiff("fuzz --seed 9 --count 6000 --engines native --quiet --resume --db " + db);
+  EXPECT_EQ(e.code, 2) << e.out;
+  EXPECT_NE(e.out.find("--resume"), std::string::npos) << e.out;
+
+  e = RunCpudiff("fuzz --seed 8 --count 6000 --batch 16 --engines native --resume --db " + db);
+  ASSERT_EQ(e.code, 0) << e.out;
+  EXPECT_NE(e.out.find("already done, skipped"), std::string::npos) << e.out;
+  std::unique_ptr<Store> s = Store::Open(db);
+  std::vector<RunInfo> runs = s->Runs();
+  ASSERT_EQ(runs.size(), 1u);  // the same run, continued
+  EXPECT_EQ(runs[0].status, "done");
+  EXPECT_EQ(s->CountCasesDone(runs[0].id), 6000);
+  s.reset();
+  // Exactly the cases of an uninterrupted run.
+  Exec whole =
+      RunCpudiff("fuzz --seed 8 --count 6000 --engines native --quiet --db " + Path("w.db"));
+  ASSERT_EQ(whole.code, 0) << whole.out;
+  EXPECT_EQ(ContentsOf(db), ContentsOf(Path("w.db")));
 }
 
 }  // namespace

@@ -52,6 +52,9 @@ void Store::ReplaceRootCauses(int64_t, const std::vector<RootCauseRow>&) {
   NotImplemented("ReplaceRootCauses");
 }
 std::vector<RootCauseRow> Store::RootCauses(int64_t) { NotImplemented("RootCauses"); }
+std::vector<AgreedRow> Store::AgreedCases(int64_t) { NotImplemented("AgreedCases"); }
+std::vector<OutcomeTotal> Store::OutcomeTotals(int64_t) { NotImplemented("OutcomeTotals"); }
+void Store::AddOutcomeTotal(int64_t, const OutcomeTotal&) { NotImplemented("AddOutcomeTotal"); }
 
 namespace {
 
@@ -965,6 +968,47 @@ class SqliteStore final : public Store {
         .Run();
     if (sqlite3_changes(db_) == 0) return;  // already recorded (a repeated case)
     for (const EngineOutcome& o : outcomes) CountOutcome(run_id, o.engine, o.kind, o.vector);
+  }
+
+  std::vector<AgreedRow> AgreedCases(int64_t run_id) override {
+    Query q = Prepare("SELECT hash, seed FROM agreed WHERE run_id = ?1 ORDER BY hash");
+    q.Bind(1, run_id);
+    std::vector<AgreedRow> out;
+    while (q.Step()) out.push_back({FromSql(q.Int(0)), FromSql(q.Int(1))});
+    return out;
+  }
+
+  std::vector<OutcomeTotal> OutcomeTotals(int64_t run_id) override {
+    Query q = Prepare(
+        "SELECT engine, outcome, vector, count FROM run_outcomes WHERE run_id = ?1 "
+        "ORDER BY engine, outcome, vector");
+    q.Bind(1, run_id);
+    std::vector<OutcomeTotal> out;
+    while (q.Step()) {
+      OutcomeTotal& t = out.emplace_back();
+      t.engine = q.Text(0);
+      if (!ParseOutcomeKind(q.Text(1), &t.kind)) {
+        throw std::runtime_error(path_ + ": unknown outcome '" + q.Text(1) + "' in run_outcomes");
+      }
+      t.vector = static_cast<int>(q.Int(2));
+      t.count = q.Int(3);
+    }
+    return out;
+  }
+
+  void AddOutcomeTotal(int64_t run_id, const OutcomeTotal& t) override {
+    BeginWrite();
+    Prepare(
+        "INSERT INTO run_outcomes (run_id, engine, outcome, vector, count) "
+        "VALUES (?1, ?2, ?3, ?4, ?5) "
+        "ON CONFLICT (run_id, engine, outcome, vector) DO UPDATE SET count = count + "
+        "excluded.count")
+        .Bind(1, run_id)
+        .Bind(2, t.engine)
+        .Bind(3, OutcomeKindName(t.kind))
+        .Bind(4, static_cast<int64_t>(t.vector))
+        .Bind(5, t.count)
+        .Run();
   }
 
   int64_t CountAgreedCases(int64_t run_id) override {

@@ -104,6 +104,20 @@ struct RootCauseRow {
   std::string min_note;   // why there is no (or no short) minimized example
 };
 
+// A case recorded by hash only (table `agreed`).
+struct AgreedRow {
+  uint64_t hash = 0;
+  uint64_t seed = 0;
+};
+
+// One row of a run's outcome counts, as stored (`run_outcomes`).
+struct OutcomeTotal {
+  std::string engine;
+  OutcomeKind kind = OutcomeKind::kHalt;
+  int vector = -1;  // the exception vector of a fault, -1 otherwise
+  int64_t count = 0;
+};
+
 class Store {
  public:
   // Opens or creates the database. Throws std::runtime_error with the path
@@ -189,6 +203,17 @@ class Store {
   virtual void ReplaceRootCauses(int64_t run_id, const std::vector<RootCauseRow>& rows);
   // The root causes of a run, most cases first; empty when none were made.
   virtual std::vector<RootCauseRow> RootCauses(int64_t run_id);
+
+  // ---- For `cpudiff merge` (harness/merge.h) ----
+
+  // The cases of a run recorded by hash only, in hash order.
+  virtual std::vector<AgreedRow> AgreedCases(int64_t run_id);
+  // The run's outcome counts with kind and vector (OutcomeCounts gives
+  // labels).
+  virtual std::vector<OutcomeTotal> OutcomeTotals(int64_t run_id);
+  // Adds `t.count` to the run's count of that engine and outcome. Part of
+  // the open batch.
+  virtual void AddOutcomeTotal(int64_t run_id, const OutcomeTotal& t);
 };
 
 }  // namespace cpudiff

@@ -41,7 +41,8 @@ void LoadFile(const std::filesystem::path& file, std::vector<KnownEntry>* out) {
     KnownEntry e;
     e.source = where;
     for (const auto& [key, value] : j.items()) {
-      auto text = [&]() {
+      // Structured bindings captured by name: clang before 16 cannot capture them implicitly.
+      auto text = [&, &key = key, &value = value]() {
         if (!value.is_string())
           throw std::runtime_error(where + ": " + key + ": expected a string");
         return value.get<std::string>();
