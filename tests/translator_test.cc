@@ -283,6 +283,10 @@ const std::vector<const char*> kRunCases = {
   // l: add rax, rbx / add rsi, rdi / add r8, r9 / dec ecx / jnz l / hlt:
   // more registers than a loop keeps in host registers.
   R"({"v":1,"name":"loop-of-five-registers","code":"4801d84801fe4d01c8ffc975f3f4","regs":{"rax":"0x0000000000000001","rcx":"0x0000000000000007","rbx":"0x0000000000000002","rsi":"0x8000000000000000","rdi":"0x8000000000000001","r8":"0x0000000000000010","r9":"0xfffffffffffffff0"},"expect":{"outcome":"halt","regs":{"rax":"0xf","rcx":"0x0","rsi":"0x7","r8":"0xffffffffffffffa0","rip":"0x1000000d","rflags":"0x247","mxcsr":"0x1f80"}}})",
+  // shr cx, 1 / hlt with cx = 0x8000: OF is the operand's sign (1), a flag
+  // value that is not the host flag of the same name (written back as
+  // itself, not taken from the host flags of a test).
+  R"({"v":1,"name":"shr-of-from-the-operand-sign","code":"66d1e9f4","regs":{"rcx":"0x0000000000008000"},"expect":{"outcome":"halt","regs":{"rcx":"0x4000","rip":"0x10000003","rflags":"0xa16","mxcsr":"0x1f80"}}})",
 };
 // clang-format on
 
