@@ -1,8 +1,12 @@
 #include "harness/bench.h"
 
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -11,6 +15,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <thread>
 
 #include "harness/campaign.h"
 #include "harness/corpus/corpus.h"
@@ -277,9 +282,40 @@ int RunBench(const BenchOptions& opts, std::ostream& out, std::ostream& err) {
       co.engine_options.timeout_ms = 250;  // as cpudiff fuzz
       GeneratorSource source(gen, opts.seed, opts.campaign_cases, 0);
       std::ostringstream sink;
+      // CPU time of this process and of every engine process: on a shared
+      // machine the elapsed time says more about the other load than about
+      // the campaign. A worker left running when its zygote is killed would
+      // be reaped by init and its time lost, so this process adopts
+      // orphaned descendants and reaps them (RUSAGE_CHILDREN then counts
+      // them) once the campaign's engines are gone.
+      prctl(PR_SET_CHILD_SUBREAPER, 1);
+      auto reap_all = [] {
+        auto until = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+        while (std::chrono::steady_clock::now() < until) {
+          pid_t p = waitpid(-1, nullptr, WNOHANG);
+          if (p < 0 && errno != EINTR) return;  // ECHILD: none left
+          if (p == 0) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        }
+      };
+      reap_all();
+      auto cpu_seconds = [] {
+        double total = 0;
+        for (int who : {RUSAGE_SELF, RUSAGE_CHILDREN}) {
+          rusage ru{};
+          getrusage(who, &ru);
+          for (const timeval& tv : {ru.ru_utime, ru.ru_stime}) {
+            total += static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) * 1e-6;
+          }
+        }
+        return total;
+      };
+      const double cpu_before = cpu_seconds();
       auto start = std::chrono::steady_clock::now();
       int rc = RunCases(co, source, 0, sink, err);
       double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      reap_all();
+      const double cpu = cpu_seconds() - cpu_before;
+      const long cores = std::max(1L, sysconf(_SC_NPROCESSORS_ONLN));
       int64_t divergent = 0, stored = 0;
       {
         std::unique_ptr<Store> store = Store::Open(db);
@@ -294,17 +330,25 @@ int RunBench(const BenchOptions& opts, std::ostream& out, std::ostream& err) {
         return kExitInternal;
       }
       double rate = secs > 0 ? static_cast<double>(opts.campaign_cases) / secs : 0;
-      std::snprintf(line, sizeof line,
-                    "  --jobs %zu: %8.0f cases/s  (%.2f s; %lld divergent cases, %lld stored in "
-                    "full; database %.1f MB)\n",
-                    jobs, rate, secs, static_cast<long long>(divergent),
-                    static_cast<long long>(stored), static_cast<double>(bytes) / 1e6);
-      out << line << std::flush;
+      const double cpu_ms_per_case =
+          opts.campaign_cases ? cpu * 1e3 / static_cast<double>(opts.campaign_cases) : 0;
+      char campaign_line[512];
+      std::snprintf(
+          campaign_line, sizeof campaign_line,
+          "  --jobs %zu: %8.0f cases/s  (%.2f s; %lld divergent cases, %lld stored in "
+          "full; database %.1f MB)\n"
+          "            CPU %.3f ms per case over every process: at most %.0f cases/s "
+          "on %ld idle cores\n",
+          jobs, rate, secs, static_cast<long long>(divergent), static_cast<long long>(stored),
+          static_cast<double>(bytes) / 1e6, cpu_ms_per_case,
+          cpu_ms_per_case > 0 ? static_cast<double>(cores) * 1e3 / cpu_ms_per_case : 0, cores);
+      out << campaign_line << std::flush;
       nlohmann::ordered_json cj;
       cj["cases"] = opts.campaign_cases;
       cj["cases_per_second"] = rate;
       cj["divergent_cases"] = divergent;
       cj["database_bytes"] = bytes;
+      cj["cpu_ms_per_case"] = cpu_ms_per_case;
       json["campaign"]["jobs_" + std::to_string(jobs)] = cj;
     }
   }

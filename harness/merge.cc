@@ -115,7 +115,13 @@ int RunMerge(const MergeOptions& opts, std::ostream& out, std::ostream& err) {
     auto c = nlohmann::ordered_json::parse(in.run.config, nullptr, false);
     shards.push_back(c.is_object() && c.contains("shard") ? c["shard"] : nlohmann::ordered_json());
     if (in.run.started < info.started) info.started = in.run.started;
-    if (in.run.status != "done" && status == "done") status = in.run.status;
+    if (in.run.status != "done") {
+      // A shard that did not finish: what it recorded is merged, and the
+      // merged run says that it is incomplete.
+      err << "note: " << in.path << ": run " << in.run.id << " is " << in.run.status
+          << "; the merged run is marked interrupted\n";
+      status = "interrupted";
+    }
   }
   config["merged_from"] = from;
   config["shards"] = shards;

@@ -20,7 +20,8 @@ struct MergeOptions {
 // cases once per hash, outcome counts summed, signatures counted once per
 // divergence kept, and triage statuses other than "new" carried over.
 // The inputs must be runs of the same campaign (same engines, generator
-// options and seed; only the shard differs). Returns the exit code.
+// options and seed; only the shard differs). The merged run is `done` when
+// every input run is, `interrupted` otherwise. Returns the exit code.
 int RunMerge(const MergeOptions& opts, std::ostream& out, std::ostream& err);
 
 }  // namespace cpudiff
