@@ -268,20 +268,20 @@ TEST_F(FuzzCli, AgreeingCasesCostUnder200Bytes) {
   EXPECT_EQ(s->CountCasesDone(s->LatestRun()->id), 2000);
 }
 
-TEST_F(FuzzCli, SigintStopsWithEverythingCommitted) {
-  std::string why;
-  if (!Available("native", &why)) GTEST_SKIP() << "native not available: " << why;
-  std::string db = Path("i.db");
+// Starts `cpudiff ARGS`, waits until its run in `db` has committed a case,
+// sends SIGINT and returns the wait status (-1 if it could not be started).
+int InterruptOnceCommitted(const std::vector<std::string>& args, const std::string& db) {
+  std::vector<char*> argv{const_cast<char*>(CPUDIFF_BINARY)};
+  for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
   pid_t pid = fork();
-  ASSERT_GE(pid, 0);
+  if (pid < 0) return -1;
   if (pid == 0) {
-    execl(CPUDIFF_BINARY, CPUDIFF_BINARY, "fuzz", "--time", "60", "--engines", "native", "--quiet",
-          "--db", db.c_str(), static_cast<char*>(nullptr));
+    execv(CPUDIFF_BINARY, argv.data());
     _exit(127);
   }
-  // Wait until cases are committed, then interrupt.
-  for (int i = 0; i < 200; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  for (int i = 0; i < 400; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
     try {
       std::unique_ptr<Store> s = Store::Open(db);
       std::optional<RunInfo> r = s->LatestRun();
@@ -291,7 +291,16 @@ TEST_F(FuzzCli, SigintStopsWithEverythingCommitted) {
   }
   kill(pid, SIGINT);
   int status = 0;
-  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  if (waitpid(pid, &status, 0) != pid) return -1;
+  return status;
+}
+
+TEST_F(FuzzCli, SigintStopsWithEverythingCommitted) {
+  std::string why;
+  if (!Available("native", &why)) GTEST_SKIP() << "native not available: " << why;
+  std::string db = Path("i.db");
+  int status = InterruptOnceCommitted(
+      {"fuzz", "--time", "60", "--engines", "native", "--quiet", "--db", db}, db);
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 130);
   std::unique_ptr<Store> s = Store::Open(db);
@@ -440,25 +449,9 @@ TEST_F(FuzzCli, ResumeFinishesAnInterruptedRun) {
   std::string why;
   if (!Available("native", &why)) GTEST_SKIP() << "native not available: " << why;
   std::string db = Path("r.db");
-  pid_t pid = fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    execl(CPUDIFF_BINARY, CPUDIFF_BINARY, "fuzz", "--seed", "8", "--count", "6000", "--batch", "16",
-          "--engines", "native", "--quiet", "--db", db.c_str(), static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  for (int i = 0; i < 400; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(25));
-    try {
-      std::unique_ptr<Store> s = Store::Open(db);
-      std::optional<RunInfo> r = s->LatestRun();
-      if (r && s->CountCasesDone(r->id) > 0) break;
-    } catch (const std::exception&) {
-    }
-  }
-  kill(pid, SIGINT);
-  int status = 0;
-  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  int status = InterruptOnceCommitted({"fuzz", "--seed", "8", "--count", "6000", "--batch", "16",
+                                       "--engines", "native", "--quiet", "--db", db},
+                                      db);
   ASSERT_TRUE(WIFEXITED(status));
   ASSERT_EQ(WEXITSTATUS(status), 130) << "the run ended before it could be interrupted";
   int64_t before = 0;
