@@ -11,6 +11,7 @@
 #include <set>
 #include <stdexcept>
 
+#include "engines/x86/layout.h"
 #include "harness/corpus/corpus.h"
 #include "harness/store/store.h"
 #include "harness/triage/minimize.h"
@@ -36,7 +37,12 @@ struct Decoded {
   int mem_bits = 0;  // width of the explicit memory operand, 0 when none
 };
 
-Decoded DecodeAt(const std::vector<uint8_t>& code, size_t off) {
+Decoded DecodeAt(std::vector<uint8_t> code, size_t off) {
+  // What executes after the code: the loader's HLT, then the page's zero
+  // padding. A generated instruction may be cut short and take its last
+  // bytes from there ("ff" + HLT is push rsp).
+  code.push_back(kHltByte);
+  code.resize(code.size() + 15, 0);
   Decoded d;
   static const ZydisDecoder decoder = [] {
     ZydisDecoder dec;
@@ -177,7 +183,40 @@ std::optional<MinimizedRoot> MinimizeRoot(const TestCase& tc, const std::string&
   std::vector<size_t> keep(bounds.size());
   for (size_t i = 0; i < keep.size(); ++i) keep[i] = i;
   std::optional<RootCause> root = FindRootCause(best, ref, other, ref_name, other_name, opts);
-  if (root && root->insn_index >= 0 && keep.size() > 1) {
+  bool transplanted = false;
+  if (root && root->insn_index > 0 && static_cast<size_t>(root->insn_index) < bounds.size()) {
+    // The root instruction alone, started from the state silicon had just
+    // before it (registers and memory after the instructions before it):
+    // exact unless the instruction reads its own address (rip-relative
+    // operands, relative branches), and checked like every candidate.
+    const size_t k = static_cast<size_t>(root->insn_index);
+    TestCase before = InstructionPrefix(best, k);
+    const TestCase* ptr[1] = {&before};
+    RunResult end[1];
+    ref.Run(ptr, end);
+    if (end[0].outcome.kind == OutcomeKind::kHalt) {
+      TestCase c = best;
+      c.code.assign(best.code.begin() + static_cast<ptrdiff_t>(bounds[k].first),
+                    best.code.begin() + static_cast<ptrdiff_t>(bounds[k].first + bounds[k].second));
+      c.init = end[0].state;
+      c.init.rip = c.code_addr;
+      for (MemRegion& region : c.mem) {
+        region.data.resize(region.size);
+        for (uint64_t i = 0; i < region.size; ++i) {
+          FinalByte(before, end[0], region.addr + i, &region.data[i]);
+        }
+        while (!region.data.empty() && region.data.back() == 0) region.data.pop_back();
+      }
+      if (shows(c)) {
+        best = c;
+        transplanted = true;
+      }
+    }
+  }
+  if (transplanted) {
+    keep.assign(1, 0);
+    bounds = InstructionBounds(best.code);
+  } else if (root && root->insn_index >= 0 && keep.size() > 1) {
     const size_t k = static_cast<size_t>(root->insn_index);
     for (size_t before = 0; before <= std::min<size_t>(k, 2); ++before) {
       std::vector<size_t> cand;
