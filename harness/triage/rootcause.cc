@@ -85,22 +85,18 @@ TestCase InstructionPrefix(const TestCase& tc, size_t count) {
   std::vector<std::pair<size_t, size_t>> bounds = InstructionBounds(tc.code);
   TestCase out = tc;
   out.expect.reset();
-  size_t end =
-      count >= bounds.size() ? tc.code.size() : bounds[count - 1].first + bounds[count - 1].second;
-  out.code.assign(tc.code.begin(), tc.code.begin() + static_cast<ptrdiff_t>(end));
+  // A HLT over the first byte of the next instruction, every other byte
+  // as it was: code that reads its own bytes (rip-relative loads from the
+  // code page) sees the same values as in the whole case.
+  if (count < bounds.size()) out.code[bounds[count].first] = kHltByte;
   return out;
 }
 
 std::vector<TestCase> InstructionPrefixes(const TestCase& tc) {
-  std::vector<std::pair<size_t, size_t>> bounds = InstructionBounds(tc.code);
+  const size_t n = InstructionBounds(tc.code).size();
   std::vector<TestCase> out;
-  out.reserve(bounds.size());
-  for (size_t k = 1; k <= bounds.size(); ++k) {
-    TestCase p = tc;
-    p.expect.reset();
-    p.code.resize(bounds[k - 1].first + bounds[k - 1].second);
-    out.push_back(std::move(p));
-  }
+  out.reserve(n);
+  for (size_t k = 1; k <= n; ++k) out.push_back(InstructionPrefix(tc, k));
   return out;
 }
 
@@ -121,10 +117,11 @@ std::optional<RootCause> RootCauseFromPrefixes(const std::vector<TestCase>& pref
                               [](const Mismatch& m) { return m.kind == FieldKind::kOutcome; });
     if (first == ms.end()) first = ms.begin();
     Mismatch m = *first;
-    // Prefix k ends with instruction k: the engines agreed before it.
-    const TestCase& p = prefixes[k];
-    size_t off = k == 0 ? 0 : prefixes[k - 1].code.size();
-    Decoded d = DecodeAt(p.code, off);
+    // Prefix k ends with instruction k: the engines agreed before it. The
+    // last prefix is the whole case.
+    const std::vector<uint8_t>& code = prefixes.back().code;
+    std::vector<std::pair<size_t, size_t>> bounds = InstructionBounds(code);
+    Decoded d = k < bounds.size() ? DecodeAt(code, bounds[k].first) : Decoded{};
     m.insn_index = static_cast<int>(k);
     m.insn_form = d.ok ? d.form : "(bad)";
     if (m.kind == FieldKind::kOutcome && d.mem_bits > 0 && MemoryFault(ref[k].outcome)) {

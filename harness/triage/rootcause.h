@@ -30,8 +30,10 @@ struct RootCause {
   int insn_index = -1;    // index of the root instruction in the case
 };
 
-// The case cut after its first `count` instructions (Zydis boundaries; the
-// loader's HLT follows), without an expect.
+// The case stopped after its first `count` instructions (Zydis boundaries):
+// a HLT over the first byte of the next one, the code otherwise unchanged
+// (rip-relative loads of the code's own bytes see the same values), without
+// an expect. `count` >= the number of instructions: the whole case.
 TestCase InstructionPrefix(const TestCase& tc, size_t count);
 // Every prefix of the case: 1, 2, ... instructions, the last one the whole
 // case.
