@@ -124,8 +124,21 @@ std::optional<RootCause> RootCauseFromPrefixes(const std::vector<TestCase>& pref
     Decoded d = k < bounds.size() ? DecodeAt(code, bounds[k].first) : Decoded{};
     m.insn_index = static_cast<int>(k);
     m.insn_form = d.ok ? d.form : "(bad)";
-    if (m.kind == FieldKind::kOutcome && d.mem_bits > 0 && MemoryFault(ref[k].outcome)) {
-      m.insn_form = "any m" + std::to_string(d.mem_bits);
+    const Outcome& ro = ref[k].outcome;
+    if (m.kind == FieldKind::kOutcome && MemoryFault(ro)) {
+      if (ro.vector == 14 && ro.has_error_code && (ro.error_code & 0x10) != 0) {
+        // An instruction fetch (#PF with I/D set): the instruction that
+        // was fetched or branched there does not matter.
+        m.insn_form = "any fetch";
+      } else if (d.mem_bits > 0) {
+        m.insn_form = "any m" + std::to_string(d.mem_bits);
+      }
+    } else if ((m.kind == FieldKind::kOutcome && ro.kind == OutcomeKind::kFault &&
+                ro.vector == 19) ||
+               m.kind == FieldKind::kMxcsr) {
+      // MXCSR's status flags and #XM delivery are one mechanism shared by
+      // every SIMD floating-point instruction.
+      m.insn_form = "any simd-fp";
     }
     RootCause rc;
     rc.signature = Signature(m, ref_name, other_name);

@@ -47,7 +47,10 @@ std::vector<TestCase> InstructionPrefixes(const TestCase& tc);
 // (#GP, #SS, #PF, #AC) at an instruction with an explicit memory operand,
 // the form is the operand's class ("any m64"): the address decides such
 // faults, not the operation (one missing canonical-address check shows up
-// under every form that touches memory). nullopt when no prefix differs.
+// under every form that touches memory); an instruction-fetch #PF is
+// "any fetch". MXCSR differences and #XM on silicon are "any simd-fp": the
+// status flags and #XM delivery are shared by every SIMD floating-point
+// instruction. nullopt when no prefix differs.
 std::optional<RootCause> RootCauseFromPrefixes(const std::vector<TestCase>& prefixes,
                                                const std::vector<RunResult>& ref,
                                                const std::vector<RunResult>& other,
