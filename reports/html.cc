@@ -157,6 +157,7 @@ tr.diff td{background:#ffebe9}td.star{color:#cf222e;font-weight:bold}
 .muted{color:#57606a}.cards{display:flex;gap:12px;flex-wrap:wrap}
 .card{border:1px solid #d0d7de;border-radius:6px;padding:8px 14px;min-width:120px}.card b{display:block;font-size:22px}
 details{margin:6px 0 14px}summary{cursor:pointer}pre{margin:4px 0;background:#f6f8fa;padding:6px}
+td pre{white-space:pre-wrap;max-width:460px}td.why{max-width:380px;font-size:12px}
 </style>
 )";
 }
@@ -409,9 +410,9 @@ void WriteRootCauses(Store& store, int64_t run_id, const Summary& s, const Known
     } else {
       out << "<span class=\"muted\">" << MarkupEscape(r.min_note) << "</span>";
     }
-    out << "</td><td>" << (by[i] ? MarkupEscape(by[i]->id + ": " + by[i]->reason) + "<br>" : "")
-        << "case " << r.example_case << ", root <code>" << MarkupEscape(r.root_insn)
-        << "</code></td></tr>\n";
+    out << "</td><td class=\"why\">"
+        << (by[i] ? MarkupEscape(by[i]->id + ": " + by[i]->reason) + "<br>" : "") << "case "
+        << r.example_case << ", root <code>" << MarkupEscape(r.root_insn) << "</code></td></tr>\n";
   }
   out << "</table>\n";
 }

@@ -388,6 +388,13 @@ TEST(RootCauseSignature, OutcomePairWithoutPerCaseDetails) {
   EXPECT_EQ(Signature(m, "native", "qemu"), "mov m64, r64|outcome.#GP->#PF|native~qemu");
   // The pair follows the sorted engine names.
   EXPECT_EQ(Signature(m, "native", "emulator"), "mov m64, r64|outcome.#PF->#GP|emulator~native");
+  // The same kind on both sides: which detail differs, not its value.
+  m.a = "#PF(err=0x6, addr=0x20002000)";
+  m.b = "#PF(err=0x4, addr=0x20002000)";
+  EXPECT_EQ(Signature(m, "native", "qemu"), "mov m64, r64|outcome.#PF->#PF(err)|native~qemu");
+  m.b = "#PF(err=0x6, addr=0x0)";
+  EXPECT_EQ(Signature(m, "native", "qemu"), "mov m64, r64|outcome.#PF->#PF(addr)|native~qemu");
+  m.a = "#GP(err=0x0)";
   m.b = "crash: unicorn died";
   EXPECT_EQ(Signature(m, "native", "unicorn"), "mov m64, r64|outcome.#GP->crash|native~unicorn");
   // A known entry's field "outcome" still covers every pair.

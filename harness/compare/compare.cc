@@ -98,7 +98,8 @@
 //   the reference. Flag mismatches name the flag in the kind ("flags.ZF"):
 //   imul's ZF and OF are different root causes. Outcome mismatches name the
 //   pair of outcome kinds ("outcome.#GP->#PF", "outcome.halt->#UD"), never
-//   the error code or the address, which vary from case to case.
+//   the error code or the address, which vary from case to case; for the
+//   same kind on both sides, which detail differs ("#PF->#PF(err)").
 #include "harness/compare/compare.h"
 
 #include <Zydis/Zydis.h>
@@ -1234,10 +1235,21 @@ std::string Signature(const Mismatch& m, std::string_view engine_a, std::string_
   if (m.kind == FieldKind::kOutcome) {
     // The pair of outcome kinds, in the order of the sorted engine names:
     // "#GP->#PF" whatever the error code and the address of this case.
-    s += '.';
-    s += OutcomeLabel(swap ? m.b : m.a);
-    s += "->";
-    s += OutcomeLabel(swap ? m.a : m.b);
+    const std::string la = OutcomeLabel(swap ? m.b : m.a), lb = OutcomeLabel(swap ? m.a : m.b);
+    s += '.' + la + "->" + lb;
+    if (la == lb) {
+      // The same kind: say which detail differs, not its values.
+      auto detail = [](std::string_view f, std::string_view key) {
+        size_t at = f.find(key);
+        return at == std::string_view::npos ? std::string_view()
+                                            : f.substr(at, f.find_first_of(",)", at) - at);
+      };
+      if (detail(m.a, "err=") != detail(m.b, "err=")) {
+        s += "(err)";
+      } else if (detail(m.a, "addr=") != detail(m.b, "addr=")) {
+        s += "(addr)";
+      }
+    }
   }
   s += '|';
   if (swap) std::swap(engine_a, engine_b);

@@ -15,6 +15,7 @@
 #include "harness/compare/compare.h"
 #include "harness/corpus/corpus.h"
 #include "harness/triage/known.h"
+#include "harness/triage/rootcause.h"
 #include "reports/report.h"
 #include "reports/table.h"
 
@@ -360,13 +361,9 @@ int RunLockstep(const LockstepOptions& opts, std::ostream& out, std::ostream& er
 
   std::vector<std::pair<size_t, size_t>> bounds = InstructionBounds(l.tc.code);
   std::vector<std::string> disasm = Disassemble(l.tc);
-  // Prefix k runs the first k instructions and halts at the appended HLT.
-  std::vector<TestCase> prefixes;
-  for (size_t k = 1; k <= bounds.size(); ++k) {
-    std::vector<size_t> keep(k);
-    for (size_t i = 0; i < k; ++i) keep[i] = i;
-    prefixes.push_back(WithInstructions(l.tc, bounds, keep));
-  }
+  // Prefix k runs the first k instructions and halts at a HLT written over
+  // the next one (InstructionPrefixes).
+  std::vector<TestCase> prefixes = InstructionPrefixes(l.tc);
   std::vector<const TestCase*> ptrs;
   for (const TestCase& t : prefixes) ptrs.push_back(&t);
   std::vector<std::vector<RunResult>> results(engines.size());

@@ -11,6 +11,7 @@
 #include <set>
 #include <stdexcept>
 
+#include "engines/x86/layout.h"
 #include "harness/corpus/corpus.h"
 #include "harness/store/store.h"
 #include "harness/triage/minimize.h"
@@ -36,7 +37,12 @@ struct Decoded {
   int mem_bits = 0;  // width of the explicit memory operand, 0 when none
 };
 
-Decoded DecodeAt(const std::vector<uint8_t>& code, size_t off) {
+Decoded DecodeAt(std::vector<uint8_t> code, size_t off) {
+  // What executes after the code: the loader's HLT, then the page's zero
+  // padding. A generated instruction may be cut short and take its last
+  // bytes from there ("ff" + HLT is push rsp).
+  code.push_back(kHltByte);
+  code.resize(code.size() + 15, 0);
   Decoded d;
   static const ZydisDecoder decoder = [] {
     ZydisDecoder dec;
@@ -79,22 +85,18 @@ TestCase InstructionPrefix(const TestCase& tc, size_t count) {
   std::vector<std::pair<size_t, size_t>> bounds = InstructionBounds(tc.code);
   TestCase out = tc;
   out.expect.reset();
-  size_t end =
-      count >= bounds.size() ? tc.code.size() : bounds[count - 1].first + bounds[count - 1].second;
-  out.code.assign(tc.code.begin(), tc.code.begin() + static_cast<ptrdiff_t>(end));
+  // A HLT over the first byte of the next instruction, every other byte
+  // as it was: code that reads its own bytes (rip-relative loads from the
+  // code page) sees the same values as in the whole case.
+  if (count < bounds.size()) out.code[bounds[count].first] = kHltByte;
   return out;
 }
 
 std::vector<TestCase> InstructionPrefixes(const TestCase& tc) {
-  std::vector<std::pair<size_t, size_t>> bounds = InstructionBounds(tc.code);
+  const size_t n = InstructionBounds(tc.code).size();
   std::vector<TestCase> out;
-  out.reserve(bounds.size());
-  for (size_t k = 1; k <= bounds.size(); ++k) {
-    TestCase p = tc;
-    p.expect.reset();
-    p.code.resize(bounds[k - 1].first + bounds[k - 1].second);
-    out.push_back(std::move(p));
-  }
+  out.reserve(n);
+  for (size_t k = 1; k <= n; ++k) out.push_back(InstructionPrefix(tc, k));
   return out;
 }
 
@@ -115,14 +117,28 @@ std::optional<RootCause> RootCauseFromPrefixes(const std::vector<TestCase>& pref
                               [](const Mismatch& m) { return m.kind == FieldKind::kOutcome; });
     if (first == ms.end()) first = ms.begin();
     Mismatch m = *first;
-    // Prefix k ends with instruction k: the engines agreed before it.
-    const TestCase& p = prefixes[k];
-    size_t off = k == 0 ? 0 : prefixes[k - 1].code.size();
-    Decoded d = DecodeAt(p.code, off);
+    // Prefix k ends with instruction k: the engines agreed before it. The
+    // last prefix is the whole case.
+    const std::vector<uint8_t>& code = prefixes.back().code;
+    std::vector<std::pair<size_t, size_t>> bounds = InstructionBounds(code);
+    Decoded d = k < bounds.size() ? DecodeAt(code, bounds[k].first) : Decoded{};
     m.insn_index = static_cast<int>(k);
     m.insn_form = d.ok ? d.form : "(bad)";
-    if (m.kind == FieldKind::kOutcome && d.mem_bits > 0 && MemoryFault(ref[k].outcome)) {
-      m.insn_form = "any m" + std::to_string(d.mem_bits);
+    const Outcome& ro = ref[k].outcome;
+    if (m.kind == FieldKind::kOutcome && MemoryFault(ro)) {
+      if (ro.vector == 14 && ro.has_error_code && (ro.error_code & 0x10) != 0) {
+        // An instruction fetch (#PF with I/D set): the instruction that
+        // was fetched or branched there does not matter.
+        m.insn_form = "any fetch";
+      } else if (d.mem_bits > 0) {
+        m.insn_form = "any m" + std::to_string(d.mem_bits);
+      }
+    } else if ((m.kind == FieldKind::kOutcome && ro.kind == OutcomeKind::kFault &&
+                ro.vector == 19) ||
+               m.kind == FieldKind::kMxcsr) {
+      // MXCSR's status flags and #XM delivery are one mechanism shared by
+      // every SIMD floating-point instruction.
+      m.insn_form = "any simd-fp";
     }
     RootCause rc;
     rc.signature = Signature(m, ref_name, other_name);
@@ -177,7 +193,40 @@ std::optional<MinimizedRoot> MinimizeRoot(const TestCase& tc, const std::string&
   std::vector<size_t> keep(bounds.size());
   for (size_t i = 0; i < keep.size(); ++i) keep[i] = i;
   std::optional<RootCause> root = FindRootCause(best, ref, other, ref_name, other_name, opts);
-  if (root && root->insn_index >= 0 && keep.size() > 1) {
+  bool transplanted = false;
+  if (root && root->insn_index > 0 && static_cast<size_t>(root->insn_index) < bounds.size()) {
+    // The root instruction alone, started from the state silicon had just
+    // before it (registers and memory after the instructions before it):
+    // exact unless the instruction reads its own address (rip-relative
+    // operands, relative branches), and checked like every candidate.
+    const size_t k = static_cast<size_t>(root->insn_index);
+    TestCase before = InstructionPrefix(best, k);
+    const TestCase* ptr[1] = {&before};
+    RunResult end[1];
+    ref.Run(ptr, end);
+    if (end[0].outcome.kind == OutcomeKind::kHalt) {
+      TestCase c = best;
+      c.code.assign(best.code.begin() + static_cast<ptrdiff_t>(bounds[k].first),
+                    best.code.begin() + static_cast<ptrdiff_t>(bounds[k].first + bounds[k].second));
+      c.init = end[0].state;
+      c.init.rip = c.code_addr;
+      for (MemRegion& region : c.mem) {
+        region.data.resize(region.size);
+        for (uint64_t i = 0; i < region.size; ++i) {
+          FinalByte(before, end[0], region.addr + i, &region.data[i]);
+        }
+        while (!region.data.empty() && region.data.back() == 0) region.data.pop_back();
+      }
+      if (shows(c)) {
+        best = c;
+        transplanted = true;
+      }
+    }
+  }
+  if (transplanted) {
+    keep.assign(1, 0);
+    bounds = InstructionBounds(best.code);
+  } else if (root && root->insn_index >= 0 && keep.size() > 1) {
     const size_t k = static_cast<size_t>(root->insn_index);
     for (size_t before = 0; before <= std::min<size_t>(k, 2); ++before) {
       std::vector<size_t> cand;

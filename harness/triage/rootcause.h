@@ -30,8 +30,10 @@ struct RootCause {
   int insn_index = -1;    // index of the root instruction in the case
 };
 
-// The case cut after its first `count` instructions (Zydis boundaries; the
-// loader's HLT follows), without an expect.
+// The case stopped after its first `count` instructions (Zydis boundaries):
+// a HLT over the first byte of the next one, the code otherwise unchanged
+// (rip-relative loads of the code's own bytes see the same values), without
+// an expect. `count` >= the number of instructions: the whole case.
 TestCase InstructionPrefix(const TestCase& tc, size_t count);
 // Every prefix of the case: 1, 2, ... instructions, the last one the whole
 // case.
@@ -45,7 +47,10 @@ std::vector<TestCase> InstructionPrefixes(const TestCase& tc);
 // (#GP, #SS, #PF, #AC) at an instruction with an explicit memory operand,
 // the form is the operand's class ("any m64"): the address decides such
 // faults, not the operation (one missing canonical-address check shows up
-// under every form that touches memory). nullopt when no prefix differs.
+// under every form that touches memory); an instruction-fetch #PF is
+// "any fetch". MXCSR differences and #XM on silicon are "any simd-fp": the
+// status flags and #XM delivery are shared by every SIMD floating-point
+// instruction. nullopt when no prefix differs.
 std::optional<RootCause> RootCauseFromPrefixes(const std::vector<TestCase>& prefixes,
                                                const std::vector<RunResult>& ref,
                                                const std::vector<RunResult>& other,
