@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "engines/x86/zydis_decoder.h"
 #include "harness/compare/compare.h"
 #include "reports/report.h"
 #include "reports/view.h"
@@ -54,8 +55,7 @@ std::string HeatColor(double agreement) {
 // instruction at `index` in decode order; "unattributed" when unknown.
 std::string InstructionClass(const TestCase& tc, int index) {
   if (index < 0) return "unattributed";
-  ZydisDecoder decoder;
-  ZydisDecoderInit(&decoder, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
+  const ZydisDecoder& decoder = LongModeDecoder();
   size_t offset = 0;
   for (int i = 0; offset < tc.code.size(); ++i) {
     ZydisDecodedInstruction in;

@@ -7,6 +7,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "engines/x86/zydis_decoder.h"
 #include "testgen/generate.h"
 
 namespace cpudiff {
@@ -112,8 +113,7 @@ std::shared_ptr<const FormSet> FormSet::Build(const FormFilter& filter) {
   }
   for (const std::string& n : names) wanted.insert(Lower(n.c_str()));
 
-  ZydisDecoder decoder;
-  ZydisDecoderInit(&decoder, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
+  const ZydisDecoder& decoder = LongModeDecoder();
 
   // Candidate encodings: optional operand-size / mandatory prefix, optional
   // REX, an opcode map, then random bytes. The prefix mix makes every map

@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <stdexcept>
 
+#include "engines/x86/zydis_decoder.h"
+
 namespace cpudiff {
 namespace {
 
@@ -285,8 +287,7 @@ bool EmitDivideGuard(const InsnForm& f, const ZydisEncoderRequest& req, uint64_t
 // Every general-purpose register an encoded instruction writes (bit =
 // register number); for the rare form emitted as found.
 uint32_t BytesWrittenGprs(const std::vector<uint8_t>& bytes) {
-  ZydisDecoder d;
-  ZydisDecoderInit(&d, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
+  const ZydisDecoder& d = LongModeDecoder();
   ZydisDecodedInstruction in;
   ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
   if (!ZYAN_SUCCESS(ZydisDecoderDecodeFull(&d, bytes.data(), bytes.size(), &in, ops))) {
@@ -908,11 +909,7 @@ void FuzzGenerator::Branches(Rng& rng, int n, Stream& s) const {
 }
 
 void FuzzGenerator::Raw(Rng& rng, TestCase* tc) const {
-  static thread_local ZydisDecoder decoder = [] {
-    ZydisDecoder d;
-    ZydisDecoderInit(&d, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
-    return d;
-  }();
+  const ZydisDecoder& decoder = LongModeDecoder();
   for (int tries = 0; tries < 16; ++tries) {
     tc->code.resize(1 + rng.Below(15));
     for (uint8_t& b : tc->code) b = static_cast<uint8_t>(rng.Next());

@@ -6,17 +6,12 @@
 #include <span>
 #include <vector>
 
+#include "engines/x86/zydis_decoder.h"
+
 namespace cpudiff {
 namespace {
 
-const ZydisDecoder& Decoder() {
-  static const ZydisDecoder decoder = [] {
-    ZydisDecoder d;
-    ZydisDecoderInit(&d, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
-    return d;
-  }();
-  return decoder;
-}
+const ZydisDecoder& Decoder() { return LongModeDecoder(); }
 
 // Index 0..15 of the 64-bit register enclosing a general-purpose register,
 // or -1 for anything else.

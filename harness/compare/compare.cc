@@ -110,6 +110,7 @@
 #include <optional>
 
 #include "engines/x86/layout.h"
+#include "engines/x86/zydis_decoder.h"
 
 namespace cpudiff {
 
@@ -143,14 +144,7 @@ std::string FlagField(uint64_t bit) {
   return "rflags.bit" + std::to_string(n);
 }
 
-const ZydisDecoder& Decoder() {
-  static const ZydisDecoder decoder = [] {
-    ZydisDecoder d;
-    ZydisDecoderInit(&d, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
-    return d;
-  }();
-  return decoder;
-}
+const ZydisDecoder& Decoder() { return LongModeDecoder(); }
 
 const ZydisFormatter& Formatter() {
   static const ZydisFormatter formatter = [] {

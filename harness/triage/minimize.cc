@@ -12,6 +12,7 @@
 #include <stdexcept>
 
 #include "engines/engine.h"
+#include "engines/x86/zydis_decoder.h"
 #include "harness/compare/compare.h"
 #include "harness/corpus/corpus.h"
 #include "harness/triage/known.h"
@@ -120,8 +121,7 @@ TestCase WithInstructions(const TestCase& base,
 }  // namespace
 
 std::vector<std::pair<size_t, size_t>> InstructionBounds(const std::vector<uint8_t>& code) {
-  ZydisDecoder decoder;
-  ZydisDecoderInit(&decoder, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
+  const ZydisDecoder& decoder = LongModeDecoder();
   std::vector<std::pair<size_t, size_t>> bounds;
   size_t off = 0;
   while (off < code.size()) {

@@ -12,6 +12,7 @@
 #include <stdexcept>
 
 #include "engines/x86/layout.h"
+#include "engines/x86/zydis_decoder.h"
 #include "harness/corpus/corpus.h"
 #include "harness/store/store.h"
 #include "harness/triage/minimize.h"
@@ -44,11 +45,7 @@ Decoded DecodeAt(std::vector<uint8_t> code, size_t off) {
   code.push_back(kHltByte);
   code.resize(code.size() + 15, 0);
   Decoded d;
-  static const ZydisDecoder decoder = [] {
-    ZydisDecoder dec;
-    ZydisDecoderInit(&dec, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
-    return dec;
-  }();
+  const ZydisDecoder& decoder = LongModeDecoder();
   ZydisDecodedInstruction in;
   ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
   if (off >= code.size() || !ZYAN_SUCCESS(ZydisDecoderDecodeFull(&decoder, code.data() + off,
