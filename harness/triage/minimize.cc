@@ -137,6 +137,34 @@ std::vector<std::pair<size_t, size_t>> InstructionBounds(const std::vector<uint8
   return bounds;
 }
 
+std::vector<size_t> DeltaDebug(std::vector<size_t> keep,
+                               const std::function<bool(const std::vector<size_t>&)>& shows,
+                               const std::function<bool()>& go_on) {
+  size_t n = 2;
+  while (keep.size() >= 2 && (!go_on || go_on())) {
+    size_t chunk = (keep.size() + n - 1) / n;
+    bool reduced = false;
+    for (size_t from = 0; from < keep.size() && (!go_on || go_on()); from += chunk) {
+      std::vector<size_t> candidate;
+      for (size_t i = 0; i < keep.size(); ++i) {
+        if (i < from || i >= from + chunk) candidate.push_back(keep[i]);
+      }
+      if (candidate.empty()) continue;
+      if (shows(candidate)) {
+        keep = std::move(candidate);
+        n = std::max<size_t>(n - 1, 2);
+        reduced = true;
+        break;
+      }
+    }
+    if (!reduced) {
+      if (n >= keep.size()) break;
+      n = std::min(n * 2, keep.size());
+    }
+  }
+  return keep;
+}
+
 int RunMinimize(const MinimizeOptions& opts, std::ostream& out, std::ostream& err) {
   Loaded l;
   std::string signature = opts.signature;
@@ -206,28 +234,9 @@ int RunMinimize(const MinimizeOptions& opts, std::ostream& out, std::ostream& er
   std::vector<std::pair<size_t, size_t>> bounds = InstructionBounds(best.code);
   std::vector<size_t> keep(bounds.size());
   for (size_t i = 0; i < keep.size(); ++i) keep[i] = i;
-  size_t n = 2;
-  while (keep.size() >= 2) {
-    size_t chunk = (keep.size() + n - 1) / n;
-    bool reduced = false;
-    for (size_t start = 0; start < keep.size(); start += chunk) {
-      std::vector<size_t> candidate;
-      for (size_t i = 0; i < keep.size(); ++i) {
-        if (i < start || i >= start + chunk) candidate.push_back(keep[i]);
-      }
-      if (candidate.empty()) continue;
-      if (shows(WithInstructions(l.tc, bounds, candidate))) {
-        keep = candidate;
-        n = std::max<size_t>(n - 1, 2);
-        reduced = true;
-        break;
-      }
-    }
-    if (!reduced) {
-      if (n >= keep.size()) break;
-      n = std::min(n * 2, keep.size());
-    }
-  }
+  keep = DeltaDebug(std::move(keep), [&](const std::vector<size_t>& candidate) {
+    return shows(WithInstructions(l.tc, bounds, candidate));
+  });
   best = WithInstructions(l.tc, bounds, keep);
   out << "  instructions: " << bounds.size() << " -> " << keep.size() << "\n";
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -16,6 +17,14 @@ namespace cpudiff {
 // order (Zydis). Stops at the first undecodable byte, which becomes one
 // last one-byte "instruction" so that the bytes are all covered.
 std::vector<std::pair<size_t, size_t>> InstructionBounds(const std::vector<uint8_t>& code);
+
+// Delta debugging (ddmin) over a list of instruction indices: the smallest
+// subset of `keep` (order kept) for which `shows` still holds, found by
+// dropping ever smaller chunks. `go_on` (optional) is asked before every
+// try; once it says no, the smallest list so far is returned.
+std::vector<size_t> DeltaDebug(std::vector<size_t> keep,
+                               const std::function<bool(const std::vector<size_t>&)>& shows,
+                               const std::function<bool()>& go_on = {});
 
 struct MinimizeOptions {
   std::string db_path = "cpudiff.db";

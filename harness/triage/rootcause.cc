@@ -234,28 +234,9 @@ std::optional<MinimizedRoot> MinimizeRoot(const TestCase& tc, const std::string&
       }
     }
   }
-  size_t n = 2;
-  while (keep.size() >= 2 && Seconds(start) < seconds) {
-    size_t chunk = (keep.size() + n - 1) / n;
-    bool reduced = false;
-    for (size_t from = 0; from < keep.size() && Seconds(start) < seconds; from += chunk) {
-      std::vector<size_t> cand;
-      for (size_t i = 0; i < keep.size(); ++i) {
-        if (i < from || i >= from + chunk) cand.push_back(keep[i]);
-      }
-      if (cand.empty()) continue;
-      if (shows(with(cand))) {
-        keep = cand;
-        n = std::max<size_t>(n - 1, 2);
-        reduced = true;
-        break;
-      }
-    }
-    if (!reduced) {
-      if (n >= keep.size()) break;
-      n = std::min(n * 2, keep.size());
-    }
-  }
+  keep = DeltaDebug(
+      std::move(keep), [&](const std::vector<size_t>& cand) { return shows(with(cand)); },
+      [&] { return Seconds(start) < seconds; });
   best = with(keep);
   // General registers (not rsp: the stack is where it points) to zero, else
   // to their low 32 bits: fewer values to read in the example.
