@@ -186,8 +186,15 @@ uint64_t Cpu::EffAddr(const DecodedInsn& d, bool* stack) {
   }
   if (d.index >= 0) a += s.gpr[d.index] * d.scale;
   if (d.addrsize == 4) a &= 0xffffffffull;
-  bool ss =
-      d.seg == SegPrefix::kSs || (d.seg == SegPrefix::kNone && (d.base == kRsp || d.base == kRbp));
+  bool stack_base = d.base == kRsp || d.base == kRbp;
+  bool ss = d.seg == SegPrefix::kSs || (d.seg == SegPrefix::kNone && stack_base);
+  // AMD Zen: a non-canonical address raises #SS when its base is rsp or rbp
+  // and no FS/GS override applies, whatever the other prefixes say (an SS
+  // override on another base gives #GP, a DS override on rbp #SS; native
+  // probes, fuzz cases).
+  if (vendor == Vendor::kAmd) {
+    ss = stack_base && d.seg != SegPrefix::kFs && d.seg != SegPrefix::kGs;
+  }
   if (d.seg == SegPrefix::kFs) a += s.fs_base;
   if (d.seg == SegPrefix::kGs) a += s.gs_base;
   if (stack != nullptr) *stack = ss;
@@ -271,9 +278,12 @@ namespace {
 
 // The handler of a form without semantics: what silicon raises for it, or
 // `unsupported` with the reason.
-void Missing(Cpu&, const DecodedInsn& d) {
+void Missing(Cpu& c, const DecodedInsn& d) {
   const IsaForm& f = d.form();
   if (f.Has(isa::UD)) Fault(kVecUD);
+  // AMD CPUs do not support sysexit in long mode: #UD before the privilege
+  // check (native, AMD Zen; Intel raises #GP(0) at CPL 3).
+  if (d.id == InsnId::SYSEXIT && c.vendor == Vendor::kAmd) Fault(kVecUD);
   if (f.Has(isa::PRIV)) FaultCode(kVecGP, 0);
   if (f.Has(isa::NONDET)) Unsupported(std::string(f.mnemonic) + " is not deterministic");
   Unsupported("emulator does not implement " + std::string(f.name));
