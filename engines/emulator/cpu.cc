@@ -49,7 +49,7 @@ void Memory::Reset(const TestCase& tc) {
     }
     for (Region& r : regions_) {
       r.bytes.assign(r.size, 0);
-      r.dirty.assign(r.size / kPageSize, 0);
+      r.dirty.assign(r.size / kPageSize, Region::Dirty{});
     }
   }
   // The code region is never writable: it holds the previous case's code
@@ -71,12 +71,16 @@ void Memory::Reset(const TestCase& tc) {
       // Clear what the last case wrote or loaded, then load this case's data.
       size_t pages = r.dirty.size();
       size_t data_pages = (r.data_len + kPageSize - 1) / kPageSize;
-      uint8_t* dirty = r.dirty.data();
+      Region::Dirty* dirty = r.dirty.data();
       for (size_t p = 0; p < pages; ++p) {
-        if (dirty[p] || p < data_pages) {
-          std::memset(r.bytes.data() + p * kPageSize, 0, kPageSize);
-          dirty[p] = 0;
+        // Outside the loaded data and the written range the page still
+        // holds zeros.
+        uint8_t* page = r.bytes.data() + p * kPageSize;
+        if (p < data_pages) std::memset(page, 0, std::min(kPageSize, r.data_len - p * kPageSize));
+        if (dirty[p].lo < dirty[p].hi) {
+          std::memset(page + dirty[p].lo, 0, dirty[p].hi - dirty[p].lo);
         }
+        dirty[p] = Region::Dirty{};
       }
     }
     if (!data.empty()) std::memcpy(r.bytes.data(), data.data(), data.size());
@@ -95,14 +99,17 @@ void Memory::ChangedPages(const TestCase& tc, std::vector<PageImage>* pages) con
     const Region& r = regions_[i + 1];
     if (!(m.perm & kPermW)) continue;
     for (size_t p = 0; p < r.dirty.size(); ++p) {
-      if (!r.dirty[p]) continue;
+      size_t lo = r.dirty[p].lo, hi = r.dirty[p].hi;
+      if (lo >= hi) continue;
       const uint8_t* now = r.bytes.data() + p * kPageSize;
-      // Compare with the initial contents: the case's data, then zeros.
+      // Compare the written bytes with the initial contents: the case's
+      // data, then zeros. The other bytes were not written.
       size_t off = p * kPageSize;
-      size_t from_data = off < m.data.size() ? std::min<size_t>(kPageSize, m.data.size() - off) : 0;
+      size_t data_end = off < m.data.size() ? std::min<size_t>(kPageSize, m.data.size() - off) : 0;
+      size_t mid = std::clamp(data_end, lo, hi);
       static const uint8_t kZeros[kPageSize] = {};
-      bool same = (from_data == 0 || std::memcmp(now, m.data.data() + off, from_data) == 0) &&
-                  std::memcmp(now + from_data, kZeros, kPageSize - from_data) == 0;
+      bool same = (mid == lo || std::memcmp(now + lo, m.data.data() + off + lo, mid - lo) == 0) &&
+                  std::memcmp(now + mid, kZeros, hi - mid) == 0;
       if (same) continue;
       PageImage& img = pages->emplace_back();
       img.addr = m.addr + p * kPageSize;
