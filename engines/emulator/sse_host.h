@@ -63,10 +63,6 @@ void UnderMxcsr(Cpu& c, F f) {
   // native, fuzz cases sqrtps with DM clear).
   uint32_t pre = raised & 0x7;
   if ((pre & ~(guest >> 7) & 0x7) != 0) raised = pre;
-  // An unmasked overflow leaves the destination alone, so no rounded result
-  // is stored and precision is not flagged (native, fuzz cases divsd with
-  // OM clear). An unmasked underflow keeps it (mulps with UM clear).
-  if ((raised & ~(guest >> 7) & 0x08) != 0) raised &= ~0x20u;
   c.s.mxcsr = guest | raised;
   if ((raised & ~(guest >> 7) & 0x3f) != 0) Fault(kVecXM);
 }
