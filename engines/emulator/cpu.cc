@@ -49,7 +49,7 @@ void Memory::Reset(const TestCase& tc) {
     }
     for (Region& r : regions_) {
       r.bytes.assign(r.size, 0);
-      r.dirty.assign(r.size / kPageSize, 0);
+      r.dirty.assign(r.size / kPageSize, Region::Dirty{});
     }
   }
   // The code region is never writable: it holds the previous case's code
@@ -71,12 +71,16 @@ void Memory::Reset(const TestCase& tc) {
       // Clear what the last case wrote or loaded, then load this case's data.
       size_t pages = r.dirty.size();
       size_t data_pages = (r.data_len + kPageSize - 1) / kPageSize;
-      uint8_t* dirty = r.dirty.data();
+      Region::Dirty* dirty = r.dirty.data();
       for (size_t p = 0; p < pages; ++p) {
-        if (dirty[p] || p < data_pages) {
-          std::memset(r.bytes.data() + p * kPageSize, 0, kPageSize);
-          dirty[p] = 0;
+        // Outside the loaded data and the written range the page still
+        // holds zeros.
+        uint8_t* page = r.bytes.data() + p * kPageSize;
+        if (p < data_pages) std::memset(page, 0, std::min(kPageSize, r.data_len - p * kPageSize));
+        if (dirty[p].lo < dirty[p].hi) {
+          std::memset(page + dirty[p].lo, 0, dirty[p].hi - dirty[p].lo);
         }
+        dirty[p] = Region::Dirty{};
       }
     }
     if (!data.empty()) std::memcpy(r.bytes.data(), data.data(), data.size());
@@ -95,14 +99,17 @@ void Memory::ChangedPages(const TestCase& tc, std::vector<PageImage>* pages) con
     const Region& r = regions_[i + 1];
     if (!(m.perm & kPermW)) continue;
     for (size_t p = 0; p < r.dirty.size(); ++p) {
-      if (!r.dirty[p]) continue;
+      size_t lo = r.dirty[p].lo, hi = r.dirty[p].hi;
+      if (lo >= hi) continue;
       const uint8_t* now = r.bytes.data() + p * kPageSize;
-      // Compare with the initial contents: the case's data, then zeros.
+      // Compare the written bytes with the initial contents: the case's
+      // data, then zeros. The other bytes were not written.
       size_t off = p * kPageSize;
-      size_t from_data = off < m.data.size() ? std::min<size_t>(kPageSize, m.data.size() - off) : 0;
+      size_t data_end = off < m.data.size() ? std::min<size_t>(kPageSize, m.data.size() - off) : 0;
+      size_t mid = std::clamp(data_end, lo, hi);
       static const uint8_t kZeros[kPageSize] = {};
-      bool same = (from_data == 0 || std::memcmp(now, m.data.data() + off, from_data) == 0) &&
-                  std::memcmp(now + from_data, kZeros, kPageSize - from_data) == 0;
+      bool same = (mid == lo || std::memcmp(now + lo, m.data.data() + off + lo, mid - lo) == 0) &&
+                  std::memcmp(now + mid, kZeros, hi - mid) == 0;
       if (same) continue;
       PageImage& img = pages->emplace_back();
       img.addr = m.addr + p * kPageSize;
@@ -115,6 +122,13 @@ void Memory::ChangedPages(const TestCase& tc, std::vector<PageImage>* pages) con
 
 void Memory::Check(uint64_t addr, size_t size, Access kind, bool stack) {
   (void)stack;
+  // Alignment checking (CR0.AM is set by Linux; RFLAGS.AC enables it at
+  // CPL3). It comes before the page checks: a misaligned access to an
+  // unmapped page is #AC (native, AMD Zen; fuzz cases).
+  if (ac_check && kind != Access::kFetch && (size == 2 || size == 4 || size == 8) &&
+      (addr & (size - 1)) != 0) {
+    FaultCode(kVecAC, 0);
+  }
   // Walk by remaining length, not by end address: the range may wrap.
   uint64_t a = addr, left = size;
   while (left != 0) {
@@ -133,11 +147,6 @@ void Memory::Check(uint64_t addr, size_t size, Access kind, bool stack) {
     uint64_t step = std::min(left, in_region);
     a += step;
     left -= step;
-  }
-  // Alignment checking (CR0.AM is set by Linux; RFLAGS.AC enables it at CPL3).
-  if (ac_check && kind != Access::kFetch && (size == 2 || size == 4 || size == 8) &&
-      (addr & (size - 1)) != 0) {
-    FaultCode(kVecAC, 0);
   }
 }
 
@@ -186,8 +195,15 @@ uint64_t Cpu::EffAddr(const DecodedInsn& d, bool* stack) {
   }
   if (d.index >= 0) a += s.gpr[d.index] * d.scale;
   if (d.addrsize == 4) a &= 0xffffffffull;
-  bool ss =
-      d.seg == SegPrefix::kSs || (d.seg == SegPrefix::kNone && (d.base == kRsp || d.base == kRbp));
+  bool stack_base = d.base == kRsp || d.base == kRbp;
+  bool ss = d.seg == SegPrefix::kSs || (d.seg == SegPrefix::kNone && stack_base);
+  // AMD Zen: a non-canonical address raises #SS when its base is rsp or rbp
+  // and no FS/GS override applies, whatever the other prefixes say (an SS
+  // override on another base gives #GP, a DS override on rbp #SS; native
+  // probes, fuzz cases).
+  if (vendor == Vendor::kAmd) {
+    ss = stack_base && d.seg != SegPrefix::kFs && d.seg != SegPrefix::kGs;
+  }
   if (d.seg == SegPrefix::kFs) a += s.fs_base;
   if (d.seg == SegPrefix::kGs) a += s.gs_base;
   if (stack != nullptr) *stack = ss;
@@ -271,9 +287,12 @@ namespace {
 
 // The handler of a form without semantics: what silicon raises for it, or
 // `unsupported` with the reason.
-void Missing(Cpu&, const DecodedInsn& d) {
+void Missing(Cpu& c, const DecodedInsn& d) {
   const IsaForm& f = d.form();
   if (f.Has(isa::UD)) Fault(kVecUD);
+  // AMD CPUs do not support sysexit in long mode: #UD before the privilege
+  // check (native, AMD Zen; Intel raises #GP(0) at CPL 3).
+  if (d.id == InsnId::SYSEXIT && c.vendor == Vendor::kAmd) Fault(kVecUD);
   if (f.Has(isa::PRIV)) FaultCode(kVecGP, 0);
   if (f.Has(isa::NONDET)) Unsupported(std::string(f.mnemonic) + " is not deterministic");
   Unsupported("emulator does not implement " + std::string(f.name));

@@ -7,6 +7,7 @@
 // instruction, as silicon reports it. Not thread-safe; one Cpu per thread.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <cstring>
@@ -51,8 +52,13 @@ class Memory {
     uint64_t size = 0;
     uint8_t perm = 0;
     std::vector<uint8_t> bytes;
-    std::vector<uint8_t> dirty;  // per page: written since the last reset
-    size_t data_len = 0;         // initial bytes copied in at the last reset
+    // Per page: the byte range [lo, hi) written since the last reset (empty
+    // when lo >= hi). Only those bytes can differ from the initial contents.
+    struct Dirty {
+      uint16_t lo = kPageSize, hi = 0;
+    };
+    std::vector<Dirty> dirty;
+    size_t data_len = 0;  // initial bytes copied in at the last reset
   };
   // Loads a case's regions. When the layout is the one of the previous case
   // only the pages that were written or hold initial data are rewritten.
@@ -95,8 +101,15 @@ class Memory {
     return r->bytes.data() + (addr - r->addr);
   }
   static void MarkDirty(Region* r, uint64_t addr, size_t size) {
-    uint64_t first = (addr - r->addr) / kPageSize, last = (addr - r->addr + size - 1) / kPageSize;
-    for (uint64_t p = first; p <= last && p < r->dirty.size(); ++p) r->dirty[p] = 1;
+    uint64_t off = addr - r->addr, end = off + size;
+    Region::Dirty* dirty = r->dirty.data();
+    for (uint64_t p = off / kPageSize; p * kPageSize < end && p < r->dirty.size(); ++p) {
+      uint64_t base = p * kPageSize;
+      auto lo = static_cast<uint16_t>(off > base ? off - base : 0);
+      auto hi = static_cast<uint16_t>(std::min<uint64_t>(end - base, kPageSize));
+      if (lo < dirty[p].lo) dirty[p].lo = lo;
+      if (hi > dirty[p].hi) dirty[p].hi = hi;
+    }
   }
   std::vector<Region> regions_;
   Region* last_ = nullptr;

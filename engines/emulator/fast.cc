@@ -4,6 +4,8 @@
 // dispatch runs per instruction. They compute exactly what the table's
 // generic handlers compute (same AluCompute, same flag rules); Cpu::Run
 // picks them once per decoded instruction (ResolveHandler).
+#include <utility>
+
 #include "engines/emulator/operands.h"
 
 namespace cpudiff::emu {
@@ -103,9 +105,46 @@ void MovEI(Cpu& c, const DecodedInsn& d) {
   c.SetReg(d.rm, kSize, d.imm & SizeMask(kSize));
 }
 
-// jcc with a 64-bit operand size (the AMD 16-bit form stays generic).
+// jcc with a 64-bit operand size (the AMD 16-bit form stays generic), one
+// handler per condition (Cpu::Cond with the condition fixed).
+template <int kCc>
 void Jcc64(Cpu& c, const DecodedInsn& d) {
-  if (c.Cond(d.cond)) c.Jump(c.next_rip + d.imm);
+  uint64_t f = c.s.rflags;
+  bool of = f & kFlagOF, cf = f & kFlagCF, zf = f & kFlagZF, sf = f & kFlagSF, pf = f & kFlagPF;
+  bool r;
+  switch (kCc >> 1) {
+    case 0:
+      r = of;
+      break;
+    case 1:
+      r = cf;
+      break;
+    case 2:
+      r = zf;
+      break;
+    case 3:
+      r = cf || zf;
+      break;
+    case 4:
+      r = sf;
+      break;
+    case 5:
+      r = pf;
+      break;
+    case 6:
+      r = sf != of;
+      break;
+    default:
+      r = zf || sf != of;
+      break;
+  }
+  if ((kCc & 1) ? !r : r) c.Jump(c.next_rip + d.imm);
+}
+
+template <int... kCc>
+Handler JccFor(int cc, std::integer_sequence<int, kCc...>) {
+  static constexpr Handler kTable[] = {Jcc64<kCc>...};
+  return kTable[cc & 15];
 }
 
 template <int N>
@@ -266,7 +305,7 @@ Handler Pick(const DecodedInsn& d, int live) {
       return WithSize(d.opsize, [](auto s) -> Handler { return MovEI<decltype(s)::value>; });
     case InsnId::JCC_Jb:
     case InsnId::JCC_Jz:
-      return d.opsize == 2 ? nullptr : Jcc64;
+      return d.opsize == 2 ? nullptr : JccFor(d.cond, std::make_integer_sequence<int, 16>{});
     default:
       return nullptr;
   }

@@ -36,8 +36,11 @@ int OperandBytes(const IsaForm& f) {
 #define ARITH(NAME, INSN)                                                    \
   void NAME(Cpu& c, const DecodedInsn& d) {                                  \
     __m128i b = ReadW(c, d, OperandBytes(d.form()));                         \
-    __m128i a = GetX(c, d.reg);                                              \
-    UnderMxcsr(c, [&] { asm volatile(INSN " %1, %0" : "+x"(a) : "x"(b)); }); \
+    __m128i a0 = GetX(c, d.reg), a;                                          \
+    UnderMxcsr<true>(c, [&] {                                                \
+      a = a0;                                                                \
+      asm volatile(INSN " %1, %0" : "+x"(a) : "x"(b));                       \
+    });                                                                      \
     SetX(c, d.reg, a);                                                       \
   }
 ARITH(Addps, "addps")

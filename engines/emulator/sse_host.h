@@ -36,14 +36,33 @@ inline __m128i ReadW(Cpu& c, const DecodedInsn& d, int bytes) {
 // Runs `f` on the host under the guest's MXCSR (rounding, DAZ, FTZ) with
 // every exception masked, merges the flags it raised into the guest's MXCSR,
 // and raises #XM when one of them is unmasked in the guest.
-template <typename F>
+//
+// With every exception masked the host flags underflow only for a tiny
+// result that is also inexact; an unmasked underflow is signalled for every
+// tiny result (SDM 11.5.2.5). When the guest unmasks underflow (and FTZ is
+// clear), `f` is first run once with FTZ set, which flags every tiny result
+// as UE: `f` must then compute from its inputs again each time it runs
+// (`kIdempotent`).
+template <bool kIdempotent = false, typename F>
 void UnderMxcsr(Cpu& c, F f) {
   uint32_t saved = _mm_getcsr();
   uint32_t guest = c.s.mxcsr;
+  uint32_t tiny = 0;
+  if (kIdempotent && (guest & 0x8800u) == 0) {
+    _mm_setcsr((guest & ~0x3fu) | 0x1f80u | 0x8000u);
+    f();
+    tiny = _mm_getcsr() & 0x10u;
+  }
   _mm_setcsr((guest & ~0x3fu) | 0x1f80u);
   f();
-  uint32_t raised = _mm_getcsr() & 0x3f;
+  uint32_t raised = (_mm_getcsr() & 0x3f) | tiny;
   _mm_setcsr(saved);
+  // An unmasked pre-computation exception (invalid, denormal, divide by
+  // zero) stops the instruction before it computes: the post-computation
+  // flags (overflow, underflow, precision) are not raised (SDM 11.5.2;
+  // native, fuzz cases sqrtps with DM clear).
+  uint32_t pre = raised & 0x7;
+  if ((pre & ~(guest >> 7) & 0x7) != 0) raised = pre;
   c.s.mxcsr = guest | raised;
   if ((raised & ~(guest >> 7) & 0x3f) != 0) Fault(kVecXM);
 }
