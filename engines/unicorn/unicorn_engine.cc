@@ -89,12 +89,11 @@ bool PrivilegedFault(const uint8_t* p, size_t n, bool umip, Outcome* out) {
   }
   if (i < n && (p[i] & 0xf0) == 0x40) ++i;  // REX
   if (i >= n) return false;
-  const Outcome gp0 = Outcome::FaultWithCode(kVecGP, 0);
   uint8_t op = p[i];
   // cli, sti, in, out, ins, outs.
   if (op == 0xfa || op == 0xfb || (op >= 0xe4 && op <= 0xe7) || (op >= 0xec && op <= 0xef) ||
       (op >= 0x6c && op <= 0x6f)) {
-    *out = gp0;
+    *out = Outcome::FaultWithCode(kVecGP, 0);
     return true;
   }
   if (op != 0x0f || i + 1 >= n) return false;
@@ -112,11 +111,11 @@ bool PrivilegedFault(const uint8_t* p, size_t n, bool umip, Outcome* out) {
     case 0x32:  // rdmsr
     case 0x33:  // rdpmc (Linux leaves CR4.PCE clear)
     case 0x35:  // sysexit
-      *out = gp0;
+      *out = Outcome::FaultWithCode(kVecGP, 0);
       return true;
     case 0x00:  // sldt, str (UMIP), lldt, ltr
       if (reg == 2 || reg == 3 || (umip && reg <= 1)) {
-        *out = gp0;
+        *out = Outcome::FaultWithCode(kVecGP, 0);
         return true;
       }
       return false;
@@ -125,13 +124,13 @@ bool PrivilegedFault(const uint8_t* p, size_t n, bool umip, Outcome* out) {
         // sgdt sidt smsw (UMIP); lgdt lidt lmsw invlpg.
         if (reg == 2 || reg == 3 || reg == 6 || (reg == 7 && mem) ||
             (umip && (reg == 0 || reg == 1 || reg == 4))) {
-          *out = gp0;
+          *out = Outcome::FaultWithCode(kVecGP, 0);
           return true;
         }
         return false;
       }
       if (modrm == 0xd1 || modrm == 0xf8) {  // xsetbv, swapgs
-        *out = gp0;
+        *out = Outcome::FaultWithCode(kVecGP, 0);
         return true;
       }
       if (modrm == 0xca || modrm == 0xcb) {  // clac, stac: #UD when CPL > 0
@@ -547,6 +546,9 @@ class UnicornCore : public Engine {
         m.perm = perm;
         void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (p == MAP_FAILED) return "out of memory for region " + Hex64(addr);
+        // Small regions never benefit from huge pages, and zeroing one on
+        // first touch costs more than a whole case.
+        madvise(p, size, MADV_NOHUGEPAGE);
         m.host = static_cast<uint8_t*>(p);
         uc_err err = uc_mem_map_ptr(uc_, addr, size, UcPerm(perm), m.host);
         if (err != UC_ERR_OK) {
@@ -724,6 +726,10 @@ class UnicornCore : public Engine {
     const bool clean = uerr == UC_ERR_OK && event_ == Event::kNone && straight_ &&
                        have_last_insn_ && last_insn_addr_ == exit_;
     if (!clean) return;
+    Remember(tc);
+  }
+
+  void Remember(const TestCase& tc) {
     verified_valid_ = true;
     verified_rip_ = tc.init.rip;
     verified_addr_ = tc.code_addr;
@@ -739,7 +745,13 @@ class UnicornCore : public Engine {
       return;
     }
     const bool exec_data = HasExecutableData(tc);
-    const bool verified = !exec_data && (IsVerified(tc) || StraightByDecoding(tc));
+    bool verified = !exec_data && IsVerified(tc);
+    if (!exec_data && !verified && StraightByDecoding(tc)) {
+      // Remembered like a verifying run: cases sharing this code skip the
+      // decoding sweep.
+      Remember(tc);
+      verified = true;
+    }
     const bool careful =
         !verified && (exec_data || MayContainPrivileged(tc.code.data(), tc.code.size()));
     uc_err uerr = Execute(tc, careful, careful);
@@ -757,9 +769,9 @@ class UnicornCore : public Engine {
     if (precise && !exec_data) MaybeVerify(tc, uerr);
     ReadRegs(&res->state);
     Classify(tc, uerr, res);
-    std::vector<const uint8_t*> finals(tc.mem.size());
-    for (size_t i = 0; i < tc.mem.size(); ++i) finals[i] = maps_[i + 1].host;
-    CollectChangedPages(tc, finals, &res->pages);
+    finals_.resize(tc.mem.size());
+    for (size_t i = 0; i < tc.mem.size(); ++i) finals_[i] = maps_[i + 1].host;
+    CollectChangedPages(tc, finals_, &res->pages);
     MarkDirty(res->pages);
   }
 
@@ -929,6 +941,7 @@ class UnicornCore : public Engine {
   uint64_t verified_rip_ = 0;
   uint64_t verified_addr_ = 0;
   std::vector<uint8_t> verified_code_;
+  std::vector<const uint8_t*> finals_;  // per case, kept to avoid an allocation
   const uint64_t max_blocks_;
   const bool umip_;
 
