@@ -162,9 +162,9 @@ bool MayContainPcmpestr(const uint8_t* p, size_t n) {
 bool IsPcmpestr(const uint8_t* p, size_t n) {
   size_t i = 0;
   bool opsize = false;
-  while (i < n && (p[i] == 0x66 || p[i] == 0x67 || p[i] == 0xf0 || p[i] == 0xf2 ||
-                   p[i] == 0xf3 || p[i] == 0x2e || p[i] == 0x36 || p[i] == 0x3e ||
-                   p[i] == 0x26 || p[i] == 0x64 || p[i] == 0x65)) {
+  while (i < n && (p[i] == 0x66 || p[i] == 0x67 || p[i] == 0xf0 || p[i] == 0xf2 || p[i] == 0xf3 ||
+                   p[i] == 0x2e || p[i] == 0x36 || p[i] == 0x3e || p[i] == 0x26 || p[i] == 0x64 ||
+                   p[i] == 0x65)) {
     opsize |= p[i] == 0x66;
     ++i;
   }
