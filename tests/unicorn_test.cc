@@ -166,6 +166,30 @@ TEST_F(UnicornTest, SyscallNeverReachesTheHost) {
   EXPECT_EQ(Run1(Case({0x90})).outcome.kind, OutcomeKind::kHalt);
 }
 
+// Unicorn 2.0.1 indexes out of bounds in pcmpestri when the low half of rdx
+// is 0x80000000 (its worker died with SIGSEGV on these in fuzz campaigns):
+// the engine reports the crash without running it, and the worker goes on.
+// (Silicon runs all four: the native engine halts on each.)
+TEST_F(UnicornTest, PcmpestrLengthBugIsACrashNotADeadWorker) {
+  // inc rcx; pcmpestri xmm2, xmm12, 0 (66 49 0f 3a 61 d4 00, REX.W: rax, rdx).
+  TestCase bad = Case({0x48, 0xff, 0xc1, 0x66, 0x49, 0x0f, 0x3a, 0x61, 0xd4, 0x00});
+  bad.init.gpr[kRax] = 4;
+  bad.init.gpr[kRdx] = 0x1234567880000000;  // only the low half counts in Unicorn
+  TestCase bad32 = bad;
+  bad32.init.gpr[kRdx] = 0x80000000;
+  TestCase good = bad;  // eax = 4, edx = 4: an ordinary compare
+  good.init.gpr[kRdx] = 4;
+  auto r = Run({bad, good, bad32, good});
+  for (int i : {0, 2}) {
+    EXPECT_EQ(r[i].outcome.kind, OutcomeKind::kCrash) << FormatOutcome(r[i].outcome);
+    EXPECT_NE(r[i].outcome.reason.find("pcmpestr"), std::string::npos) << r[i].outcome.reason;
+  }
+  for (int i : {1, 3}) {
+    EXPECT_EQ(r[i].outcome.kind, OutcomeKind::kHalt) << FormatOutcome(r[i].outcome);
+    EXPECT_EQ(r[i].state.rip, kCode + 10);
+  }
+}
+
 TEST_F(UnicornTest, TimeoutInBatchOthersCorrect) {
   std::vector<TestCase> cases;
   for (uint64_t i = 0; i < 100; ++i) {
