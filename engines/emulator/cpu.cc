@@ -195,15 +195,7 @@ uint64_t Cpu::EffAddr(const DecodedInsn& d, bool* stack) {
   }
   if (d.index >= 0) a += s.gpr[d.index] * d.scale;
   if (d.addrsize == 4) a &= 0xffffffffull;
-  bool stack_base = d.base == kRsp || d.base == kRbp;
-  bool ss = d.seg == SegPrefix::kSs || (d.seg == SegPrefix::kNone && stack_base);
-  // AMD Zen: a non-canonical address raises #SS when its base is rsp or rbp
-  // and no FS/GS override applies, whatever the other prefixes say (an SS
-  // override on another base gives #GP, a DS override on rbp #SS; native
-  // probes, fuzz cases).
-  if (vendor == Vendor::kAmd) {
-    ss = stack_base && d.seg != SegPrefix::kFs && d.seg != SegPrefix::kGs;
-  }
+  const bool ss = StackSegmentFault(d, vendor);
   if (d.seg == SegPrefix::kFs) a += s.fs_base;
   if (d.seg == SegPrefix::kGs) a += s.gs_base;
   if (stack != nullptr) *stack = ss;

@@ -119,6 +119,20 @@ class Memory {
 };
 
 // Bit helpers.
+// Whether a non-canonical address through the ModRM memory operand of `d`
+// raises #SS rather than #GP. The manual: memory through SS (an SS
+// override, or an rsp/rbp base without override). AMD Zen: exactly an
+// rsp/rbp base without an FS/GS override, whatever the other prefixes say
+// (an SS override on another base gives #GP, a DS override on rbp #SS;
+// native probes, fuzz cases). The emulator and the translator share it.
+inline bool StackSegmentFault(const DecodedInsn& d, Vendor vendor) {
+  const bool stack_base = d.base == kRsp || d.base == kRbp;
+  if (vendor == Vendor::kAmd) {
+    return stack_base && d.seg != SegPrefix::kFs && d.seg != SegPrefix::kGs;
+  }
+  return d.seg == SegPrefix::kSs || (d.seg == SegPrefix::kNone && stack_base);
+}
+
 inline uint64_t SizeMask(int size) { return size == 8 ? ~0ull : (1ull << (size * 8)) - 1; }
 inline uint64_t SignBit(int size) { return 1ull << (size * 8 - 1); }
 inline int64_t SignExtendTo64(uint64_t v, int size) {

@@ -293,8 +293,8 @@ class Lifter {
       a = E(Op::Add, a, E(Op::Shl, GetGpr(d_.index, 8), C(__builtin_ctz(d_.scale))));
     }
     if (d_.addrsize == 4) a = E(Op::ZeroExt, a, ir::kNoValue, ir::kNoValue, 4);
-    bool ss = d_.seg == SegPrefix::kSs ||
-              (d_.seg == SegPrefix::kNone && (d_.base == kRsp || d_.base == kRbp));
+    const bool ss =
+        emu::StackSegmentFault(d_, amd_ ? emu::Vendor::kAmd : emu::Vendor::kIntel);
     if (d_.seg == SegPrefix::kFs) a = E(Op::Add, a, GetGpr(ir::kRegFsBaseIr, 8));
     if (d_.seg == SegPrefix::kGs) a = E(Op::Add, a, GetGpr(ir::kRegGsBaseIr, 8));
     *mem_flags = ss ? ir::kMemStack : 0;
