@@ -1196,16 +1196,13 @@ class SqliteStore final : public Store {
 
   std::vector<OutcomeCount> OutcomeCounts(int64_t run_id) override {
     // run_outcomes counts every result, stored in full or not (AddAgreedCase).
-    Query q = Prepare(
-        "SELECT engine, outcome, vector, count FROM run_outcomes WHERE run_id = ?1 "
-        "ORDER BY engine, outcome, vector");
-    q.Bind(1, run_id);
     std::vector<OutcomeCount> out;
-    while (q.Step()) {
+    for (const OutcomeTotal& t : OutcomeTotals(run_id)) {
       OutcomeCount& c = out.emplace_back();
-      c.engine = q.Text(0);
-      c.outcome = q.Int(2) < 0 ? q.Text(1) : VectorName(static_cast<uint8_t>(q.Int(2)));
-      c.count = q.Int(3);
+      c.engine = t.engine;
+      c.outcome = t.vector < 0 ? std::string(OutcomeKindName(t.kind))
+                               : VectorName(static_cast<uint8_t>(t.vector));
+      c.count = t.count;
     }
     return out;
   }
