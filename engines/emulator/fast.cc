@@ -29,43 +29,21 @@ void SetFlags(Cpu& c, uint64_t f) {
   if (kLive == kLiveCf) c.s.rflags = (c.s.rflags & ~kFlagCF) | (f & kFlagCF);
 }
 
-// op dst=rm, src=reg (Ev,Gv)
-template <int kOp, int kSize, int kLive>
-void AluEG(Cpu& c, const DecodedInsn& d) {
-  uint64_t f;
-  uint64_t r =
-      AluCompute(kOp, R<kSize>(c, d.rm), R<kSize>(c, d.reg), c.s.rflags & kFlagCF, kSize, &f);
-  if (kOp != kCmp) c.SetReg(d.rm, kSize, r);
-  SetFlags<kLive>(c, f);
-}
+enum AluForm { kEG, kGE, kEI, kAI };
 
-// op dst=reg, src=rm (Gv,Ev)
-template <int kOp, int kSize, int kLive>
-void AluGE(Cpu& c, const DecodedInsn& d) {
+// op with the operand shape kForm: dst=rm, src=reg (Ev,Gv); dst=reg,
+// src=rm (Gv,Ev); dst=rm, immediate (Ev,Iz / Ev,Ibs, sign-extended); or
+// rAX, immediate. The shape is a template argument so that each handler
+// reads its operands without a branch.
+template <int kForm, int kOp, int kSize, int kLive>
+void Alu(Cpu& c, const DecodedInsn& d) {
+  const int dst = kForm == kGE ? d.reg : kForm == kAI ? static_cast<int>(kRax) : d.rm;
+  const uint64_t src = kForm == kEG   ? R<kSize>(c, d.reg)
+                       : kForm == kGE ? R<kSize>(c, d.rm)
+                                      : d.imm & SizeMask(kSize);
   uint64_t f;
-  uint64_t r =
-      AluCompute(kOp, R<kSize>(c, d.reg), R<kSize>(c, d.rm), c.s.rflags & kFlagCF, kSize, &f);
-  if (kOp != kCmp) c.SetReg(d.reg, kSize, r);
-  SetFlags<kLive>(c, f);
-}
-
-// op dst=rm, immediate (Ev,Iz / Ev,Ibs; the immediate is sign-extended)
-template <int kOp, int kSize, int kLive>
-void AluEI(Cpu& c, const DecodedInsn& d) {
-  uint64_t f;
-  uint64_t r =
-      AluCompute(kOp, R<kSize>(c, d.rm), d.imm & SizeMask(kSize), c.s.rflags & kFlagCF, kSize, &f);
-  if (kOp != kCmp) c.SetReg(d.rm, kSize, r);
-  SetFlags<kLive>(c, f);
-}
-
-// op rAX, immediate
-template <int kOp, int kSize, int kLive>
-void AluAI(Cpu& c, const DecodedInsn& d) {
-  uint64_t f;
-  uint64_t r =
-      AluCompute(kOp, R<kSize>(c, kRax), d.imm & SizeMask(kSize), c.s.rflags & kFlagCF, kSize, &f);
-  if (kOp != kCmp) c.SetReg(kRax, kSize, r);
+  uint64_t r = AluCompute(kOp, R<kSize>(c, dst), src, c.s.rflags & kFlagCF, kSize, &f);
+  if (kOp != kCmp) c.SetReg(dst, kSize, r);
   SetFlags<kLive>(c, f);
 }
 
@@ -199,8 +177,6 @@ Handler WithOp(int op, F f) {
   }
 }
 
-enum AluForm { kEG, kGE, kEI, kAI };
-
 // The ALU operation and form of an ALU InsnId, or false.
 bool AluIdentity(InsnId id, int* op, AluForm* form) {
 #define ALU_ID(NAME, OP)     \
@@ -249,13 +225,13 @@ Handler Pick(const DecodedInsn& d, int live) {
           constexpr int kL = decltype(l)::value, kS = decltype(s)::value, kO = decltype(o)::value;
           switch (form) {
             case kEG:
-              return AluEG<kO, kS, kL>;
+              return Alu<kEG, kO, kS, kL>;
             case kGE:
-              return AluGE<kO, kS, kL>;
+              return Alu<kGE, kO, kS, kL>;
             case kEI:
-              return AluEI<kO, kS, kL>;
+              return Alu<kEI, kO, kS, kL>;
             default:
-              return AluAI<kO, kS, kL>;
+              return Alu<kAI, kO, kS, kL>;
           }
         });
       });
