@@ -362,12 +362,19 @@ Outcome Cpu::Run(uint64_t budget) {
       prev = e;
       next_rip = rip + e->insn.length;
       mem.ac_check = (s.rflags & kFlagAC) != 0;
+      // TF at the start of an instruction: a single-step trap (#DB) once it
+      // completes (a fault comes first; popf setting TF traps only after
+      // the next instruction). The exact handler: the run ends after it.
+      const bool single_step = (s.rflags & kFlagTF) != 0;
       // The last instruction of the budget computes every flag: the run
       // ends after it, so nothing overwrites them.
-      (n + 1 < budget ? e->h : e->exact)(*this, e->insn);
+      (n + 1 < budget && !single_step ? e->h : e->exact)(*this, e->insn);
       s.rip = next_rip;
       if (stop != Stop::kNone) [[unlikely]] {
         return stop == Stop::kHalt ? Outcome::Halt() : Outcome::Syscall();
+      }
+      if (single_step) [[unlikely]] {
+        return Outcome::Fault(kVecDB);
       }
       if (mem.TakeCodeWritten()) [[unlikely]] {
         ++cache_gen_;

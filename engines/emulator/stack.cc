@@ -43,7 +43,7 @@ void Pop(Cpu& c, const DecodedInsn& d) {
 
 // Bits popf may change at CPL3 with IOPL 0: the status flags, TF, DF, OF,
 // NT, AC, ID (IF and IOPL are kept).
-constexpr uint64_t kPopfMask = kStatusFlags | kFlagDF | kFlagAC | kFlagID | (1ull << 14);
+constexpr uint64_t kPopfMask = kStatusFlags | kFlagTF | kFlagDF | kFlagAC | kFlagID | (1ull << 14);
 
 void Pushf(Cpu& c, const DecodedInsn& d) {
   // RF and VM read as 0 in the pushed image.

@@ -14,11 +14,16 @@ StepStatus Step(Cpu& c, const DecodedInsn& d, Outcome* outcome) {
     c.stop = Cpu::Stop::kNone;
     Handler h = ResolveHandler(d);
     c.mem.ac_check = c.Flag(kFlagAC);
+    const bool single_step = c.Flag(kFlagTF);  // as in Cpu::Run
     h(c, d);
     c.s.rip = c.next_rip;
     if (c.stop != Cpu::Stop::kNone) {
       *outcome = c.stop == Cpu::Stop::kHalt ? Outcome::Halt() : Outcome::Syscall();
       c.stop = Cpu::Stop::kNone;
+      return StepStatus::kStopped;
+    }
+    if (single_step) {
+      *outcome = Outcome::Fault(kVecDB);
       return StepStatus::kStopped;
     }
     return c.mem.TakeCodeWritten() ? StepStatus::kCodeWritten : StepStatus::kOk;

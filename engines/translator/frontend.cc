@@ -293,8 +293,7 @@ class Lifter {
       a = E(Op::Add, a, E(Op::Shl, GetGpr(d_.index, 8), C(__builtin_ctz(d_.scale))));
     }
     if (d_.addrsize == 4) a = E(Op::ZeroExt, a, ir::kNoValue, ir::kNoValue, 4);
-    const bool ss =
-        emu::StackSegmentFault(d_, amd_ ? emu::Vendor::kAmd : emu::Vendor::kIntel);
+    const bool ss = emu::StackSegmentFault(d_, amd_ ? emu::Vendor::kAmd : emu::Vendor::kIntel);
     if (d_.seg == SegPrefix::kFs) a = E(Op::Add, a, GetGpr(ir::kRegFsBaseIr, 8));
     if (d_.seg == SegPrefix::kGs) a = E(Op::Add, a, GetGpr(ir::kRegGsBaseIr, 8));
     *mem_flags = ss ? ir::kMemStack : 0;
@@ -1073,8 +1072,9 @@ bool LiftBlock(emu::Memory& mem, uint64_t addr, uint32_t max_insns, emu::Vendor 
              reinterpret_cast<uint64_t>(&dd));
       // Anything that may change rip other than to the next instruction
       // leaves through the state.
+      // popf may set TF: the dispatcher then single-steps what follows.
       const IsaForm& form = d.form();
-      ends = form.Has(isa::BRANCH | isa::TRAP);
+      ends = form.Has(isa::BRANCH | isa::TRAP) || d.id == InsnId::POPF;
       if (ends) b.Emit(Op::ExitState);
     }
     if (ends) return true;

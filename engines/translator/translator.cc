@@ -104,9 +104,9 @@ uint32_t HelperInterpret(JitContext* ctx, const DecodedInsn* d, uint64_t rip) {
       ++ctx->interpreted;
       return kExitFlush;
     case emu::StepStatus::kStopped:
-      // A trap (int3, syscall) completed the instruction.
+      // A trap (int3, syscall, single-step) completed the instruction.
       if (o.kind == OutcomeKind::kSyscall ||
-          (o.kind == OutcomeKind::kFault && o.vector == kVecBP)) {
+          (o.kind == OutcomeKind::kFault && (o.vector == kVecBP || o.vector == kVecDB))) {
         ++ctx->interpreted;
       }
       ctx->owner->SetOutcome(o);
@@ -207,6 +207,39 @@ Outcome Translator::Run(emu::Cpu& cpu, uint64_t max_blocks) {
   Outcome result;
   for (;;) {
     Outcome fault;
+    if (cpu.s.rflags & kFlagTF) [[unlikely]] {
+      // Single-step (TF, set by an interpreted popf): the trap after the
+      // next instruction needs the interpreter, which raises it.
+      ctx.chain_site = 0;
+      if (ctx.budget == 0) {
+        result = Outcome::Timeout("block budget exhausted");
+        break;
+      }
+      --ctx.budget;
+      DecodedInsn d;
+      if (!FetchDecode(cpu.mem, cpu.s.rip, cpu.vendor, &d, &fault)) {
+        result = fault;
+        break;
+      }
+      Outcome o;
+      emu::StepStatus st = emu::Step(cpu, d, &o);
+      if (st == emu::StepStatus::kStopped) {
+        // A trap completed the instruction (which may have written code).
+        if (o.kind == OutcomeKind::kSyscall ||
+            (o.kind == OutcomeKind::kFault && (o.vector == kVecBP || o.vector == kVecDB))) {
+          ++ctx.interpreted;
+        }
+        if (cpu.mem.TakeCodeWritten()) code_dirty_ = true;
+        result = o;
+        break;
+      }
+      ++ctx.interpreted;
+      if (st == emu::StepStatus::kCodeWritten) {
+        code_dirty_ = true;
+        Flush();
+      }
+      continue;
+    }
     const uint8_t* code = Lookup(cpu.s.rip, &fault);
     if (code == nullptr) {
       ctx.chain_site = 0;
