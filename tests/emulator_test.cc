@@ -44,7 +44,7 @@ TEST_P(EmulatorFamilies, MatchSilicon) {
       GetParam() == "emulator" ? CreateEmulatorEngineInProcess(opts) : d->create(opts);
   unsetenv("CPUDIFF_EMULATOR_VENDOR");
   std::vector<TestCase> cases = FamilyCases();
-  ASSERT_EQ(cases.size(), 91u);
+  ASSERT_EQ(cases.size(), 93u);
   std::vector<const TestCase*> ptrs;
   for (const TestCase& tc : cases) ptrs.push_back(&tc);
   std::vector<RunResult> results(cases.size());

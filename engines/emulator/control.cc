@@ -67,11 +67,19 @@ void Int3(Cpu& c, const DecodedInsn&) {
   Fault(kVecBP);
 }
 
+// int1 (icebp, f1): a #DB trap, rip after it (native).
+void Int1(Cpu& c, const DecodedInsn&) {
+  c.s.rip = c.next_rip;
+  Fault(kVecDB);
+}
+
 void IntN(Cpu& c, const DecodedInsn& d) {
   uint8_t n = static_cast<uint8_t>(d.imm);
-  if (n == 3) {
+  // Linux's gates for #BP and #OF have DPL 3: int 3 and int 4 trap through
+  // them, rip after the instruction (native).
+  if (n == 3 || n == 4) {
     c.s.rip = c.next_rip;
-    Fault(kVecBP);
+    Fault(n == 3 ? kVecBP : kVecOF);
   }
   if (n == 0x80) {
     c.stop = Cpu::Stop::kSyscall;  // rip after the instruction
@@ -113,6 +121,7 @@ void RegisterControl(HandlerTable& t) {
   t.Set(InsnId::LOOPNE_Jb, Loop);
   t.Set(InsnId::JRCXZ_Jb, Jrcxz);
   t.Set(InsnId::INT3, Int3);
+  t.Set(InsnId::INT1, Int1);
   t.Set(InsnId::INT_Ib, IntN);
   t.Set(InsnId::SYSCALL, Syscall);
   t.Set(InsnId::SYSENTER, Syscall);

@@ -104,9 +104,10 @@ uint32_t HelperInterpret(JitContext* ctx, const DecodedInsn* d, uint64_t rip) {
       ++ctx->interpreted;
       return kExitFlush;
     case emu::StepStatus::kStopped:
-      // A trap (int3, syscall, single-step) completed the instruction.
+      // A trap (int3, int 4, int1, syscall, single-step) completed the instruction.
       if (o.kind == OutcomeKind::kSyscall ||
-          (o.kind == OutcomeKind::kFault && (o.vector == kVecBP || o.vector == kVecDB))) {
+          (o.kind == OutcomeKind::kFault &&
+           (o.vector == kVecBP || o.vector == kVecOF || o.vector == kVecDB))) {
         ++ctx->interpreted;
       }
       ctx->owner->SetOutcome(o);
@@ -226,7 +227,8 @@ Outcome Translator::Run(emu::Cpu& cpu, uint64_t max_blocks) {
       if (st == emu::StepStatus::kStopped) {
         // A trap completed the instruction (which may have written code).
         if (o.kind == OutcomeKind::kSyscall ||
-            (o.kind == OutcomeKind::kFault && (o.vector == kVecBP || o.vector == kVecDB))) {
+            (o.kind == OutcomeKind::kFault &&
+             (o.vector == kVecBP || o.vector == kVecOF || o.vector == kVecDB))) {
           ++ctx.interpreted;
         }
         if (cpu.mem.TakeCodeWritten()) code_dirty_ = true;
