@@ -91,6 +91,14 @@ void HelperCheckCanonical(JitContext* ctx, uint64_t value) {
   ctx->faulted = 1;
 }
 
+// An interpreted instruction that stopped the run but completed first: a
+// trap (int3, int 4, int1, syscall, the single-step #DB), not a fault.
+static bool CompletedByTrap(const Outcome& o) {
+  return o.kind == OutcomeKind::kSyscall ||
+         (o.kind == OutcomeKind::kFault &&
+          (o.vector == kVecBP || o.vector == kVecOF || o.vector == kVecDB));
+}
+
 uint32_t HelperInterpret(JitContext* ctx, const DecodedInsn* d, uint64_t rip) {
   emu::Cpu& cpu = *ctx->owner->cpu();
   cpu.s.rip = rip;
@@ -104,12 +112,7 @@ uint32_t HelperInterpret(JitContext* ctx, const DecodedInsn* d, uint64_t rip) {
       ++ctx->interpreted;
       return kExitFlush;
     case emu::StepStatus::kStopped:
-      // A trap (int3, int 4, int1, syscall, single-step) completed the instruction.
-      if (o.kind == OutcomeKind::kSyscall ||
-          (o.kind == OutcomeKind::kFault &&
-           (o.vector == kVecBP || o.vector == kVecOF || o.vector == kVecDB))) {
-        ++ctx->interpreted;
-      }
+      if (CompletedByTrap(o)) ++ctx->interpreted;
       ctx->owner->SetOutcome(o);
       return kExitStop;
   }
@@ -225,12 +228,8 @@ Outcome Translator::Run(emu::Cpu& cpu, uint64_t max_blocks) {
       Outcome o;
       emu::StepStatus st = emu::Step(cpu, d, &o);
       if (st == emu::StepStatus::kStopped) {
-        // A trap completed the instruction (which may have written code).
-        if (o.kind == OutcomeKind::kSyscall ||
-            (o.kind == OutcomeKind::kFault &&
-             (o.vector == kVecBP || o.vector == kVecOF || o.vector == kVecDB))) {
-          ++ctx.interpreted;
-        }
+        if (CompletedByTrap(o)) ++ctx.interpreted;
+        // The instruction may have written code before its trap.
         if (cpu.mem.TakeCodeWritten()) code_dirty_ = true;
         result = o;
         break;
